@@ -1,0 +1,16 @@
+//! swim-core: the SWIM + Lifeguard membership protocol as a pure state
+//! machine. (Docs being written.)
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod addr;
+mod config;
+mod event;
+mod node;
+pub mod wire;
+
+pub use addr::Addr;
+pub use config::{Config, ConfigError};
+pub use event::{Action, Event, Stats};
+pub use node::{Error, Member, Swim};
+pub use wire::State;

@@ -1,0 +1,1 @@
+//! swim-mio: minimal stub; its issue fills it.

@@ -1,0 +1,1 @@
+//! swim-sim: minimal stub; its issue fills it.

@@ -1,0 +1,1 @@
+//! swim-tokio: minimal stub; its issue fills it.
