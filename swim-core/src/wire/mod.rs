@@ -60,7 +60,10 @@ impl<'a> Writer<'a> {
 /// Decodes one whole datagram.
 pub fn decode<A: Addr>(bytes: &[u8], limits: &Limits) -> Result<Packet<A>, DecodeError> {
     let _ = (bytes, limits);
-    Err(DecodeError { kind: DecodeErrorKind::Truncated, context: "stub" })
+    Err(DecodeError {
+        kind: DecodeErrorKind::Truncated,
+        context: "stub",
+    })
 }
 
 /// Encodes a packet with no size limit (tests, fuzzing).
@@ -102,6 +105,10 @@ impl<A: Addr> PacketBuilder<A> {
     /// Replaces the `Members` flags byte.
     pub fn set_members_flags(&mut self, flags: u8) {
         let _ = flags;
+    }
+    /// Replaces the `Members` cursor.
+    pub fn set_members_cursor(&mut self, cursor: u32) {
+        let _ = cursor;
     }
     /// Adds a piggybacked update if it fits; `false` (nothing written) if not.
     pub fn push_update(&mut self, u: &Update<A>) -> bool {
