@@ -39,13 +39,33 @@
 //! ```
 //!
 //! `seq` values are `u32`: a varint above `u32::MAX` is
-//! [`DecodeErrorKind::OutOfRange`]. Addresses are encoded by their [`Addr`]
+//! [`DecodeErrorKind::OutOfRange`]. Addresses are encoded by their [`Addr`](crate::Addr)
 //! impl: `SocketAddrV4` is 4 address bytes + 2 port bytes; `SocketAddr` is a
 //! tag byte `4` or `6`, then 4 + 2 or 16 + 2 bytes (IPv6 flow info and scope
 //! id are not carried).
 //!
 //! Minimum sizes: an empty packet is 4 bytes (header, kind, two zero
 //! counts); an update is at least 2 bytes + one address, as is a broadcast.
+//!
+//! # Example
+//!
+//! ```
+//! use std::net::SocketAddrV4;
+//! use swim_core::wire::{self, Body, Limits, PacketBuilder, Update, UpdateKind};
+//!
+//! let me: SocketAddrV4 = "10.0.0.1:7946".parse().unwrap();
+//! let news = Update { addr: me, incarnation: 3, kind: UpdateKind::Left };
+//!
+//! let mut b = PacketBuilder::new(&Body::Ack { seq: 42 }, 1400).unwrap();
+//! assert!(b.push_update(&news));
+//! let datagram = b.finish();
+//! assert_eq!(datagram.len(), 13);
+//!
+//! let limits = Limits { max_meta_size: 512, max_payload_size: 1024, max_items: 256 };
+//! let packet = wire::decode::<SocketAddrV4>(&datagram, &limits).unwrap();
+//! assert_eq!(packet.body, Body::Ack { seq: 42 });
+//! assert_eq!(packet.updates, [news]);
+//! ```
 
 #![deny(
     clippy::indexing_slicing,
