@@ -26,3 +26,8 @@ pub use config::{Config, ConfigError};
 pub use event::{Action, Event, Stats};
 pub use node::{Error, Member, Swim};
 pub use wire::State;
+
+#[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
+mod testkit;
