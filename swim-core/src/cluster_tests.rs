@@ -54,6 +54,7 @@ fn crashed_node_is_failed_everywhere_within_bound() {
     let mut net = cluster(5, 2);
     net.run_for(5 * S);
     net.crash(4);
+    let crashed_at = net.now;
     let bound = detection_bound(net.node(0).config(), 5);
     let t = net
         .run_until(bound, STEP, |n| {
@@ -69,6 +70,13 @@ fn crashed_node_is_failed_everywhere_within_bound() {
             .count();
         assert_eq!(failed, 1, "node {i}");
     }
+    let last = net
+        .events_about(4)
+        .filter(|s| matches!(s.event, Event::Failed { .. }))
+        .map(|s| s.at)
+        .max()
+        .unwrap();
+    assert!(last - crashed_at <= bound);
 }
 
 #[test]

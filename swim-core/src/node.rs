@@ -364,7 +364,7 @@ impl<A: Addr> Swim<A> {
     /// and left members included until reaped), in address order.
     pub fn members(&self) -> impl Iterator<Item = Member<A>> + '_ {
         let mut all: Vec<_> = self.table.iter().map(|(_, s)| *s).collect();
-        all.sort_unstable_by(|a, b| a.addr.cmp(&b.addr));
+        all.sort_unstable_by_key(|s| s.addr);
         all.into_iter().map(move |s| Member {
             addr: s.addr,
             incarnation: s.incarnation,

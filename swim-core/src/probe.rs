@@ -78,10 +78,6 @@ impl<A: Addr> Prober<A> {
         let j = self.cursor.min(last) + r % span.max(1);
         self.order.swap(last, j);
     }
-
-    pub(crate) fn relay_count(&self) -> usize {
-        self.relays.len()
-    }
 }
 
 impl<A: Addr> Swim<A> {
@@ -236,10 +232,9 @@ impl<A: Addr> Swim<A> {
         {
             let r = self.prober.relays.swap_remove(i);
             self.send_packet(r.requester, Body::Ack { seq: r.req_seq }, r.budget);
-            return;
         }
-        // Acks to healing pings and late acks land here: their piggybacked
-        // updates were applied already; nothing else to do.
+        // Acks to healing pings and late acks land here too: their
+        // piggybacked updates were applied already; nothing else to do.
     }
 
     pub(crate) fn on_nack(&mut self, from: A, seq: u32) {

@@ -47,6 +47,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -55,6 +56,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         self.entries.is_empty()
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         self.entries.get(key).map(|e| &e.value)
     }

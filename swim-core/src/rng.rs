@@ -34,11 +34,6 @@ impl Rng {
         (self.u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// Fills `out` with random bytes.
-    pub(crate) fn fill(&mut self, out: &mut [u8]) {
-        self.0.fill_bytes(out);
-    }
-
     /// Fisher-Yates shuffle.
     pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {

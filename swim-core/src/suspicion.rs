@@ -56,6 +56,7 @@ impl<A: Ord + Copy> Suspicions<A> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.by_member.len()
     }

@@ -22,11 +22,14 @@ pub(crate) struct Seen {
     pub(crate) event: Event<A>,
 }
 
+/// A datagram on the wire: (deliver at, sequence, from, to, bytes).
+type InFlight = (Duration, u64, usize, usize, Bytes);
+
 pub(crate) struct Net {
     pub(crate) start: Instant,
     pub(crate) now: Duration,
     pub(crate) nodes: Vec<Option<Swim<A>>>,
-    queue: BinaryHeap<Reverse<(Duration, u64, usize, usize, Bytes)>>,
+    queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
     rng: crate::rng::Rng,
     /// Directed links that drop everything.
@@ -52,8 +55,13 @@ impl Net {
                 )
             })
             .collect();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "one real Instant as the origin; all later time is virtual"
+        )]
+        let start = Instant::now();
         Net {
-            start: Instant::now(),
+            start,
             now: Duration::ZERO,
             nodes,
             queue: BinaryHeap::new(),
