@@ -17,6 +17,7 @@ type Time = Duration;
 const SYNC_PAGE: usize = 512;
 
 /// Join progress.
+#[derive(Clone)]
 pub(crate) struct Joiner<A> {
     pub(crate) seeds: Vec<A>,
     /// In flight: (request seq, attempt number, next retry).

@@ -9,6 +9,7 @@
 use crate::hash::{KeyedState, Map};
 use core::hash::Hash;
 
+#[derive(Clone)]
 struct Entry<V> {
     id: u64,
     sent: u32,
@@ -26,6 +27,7 @@ pub(crate) enum Offer {
     Stop,
 }
 
+#[derive(Clone)]
 pub(crate) struct TxQueue<K, V> {
     entries: Map<K, Entry<V>>,
     buckets: Vec<Vec<(u64, K)>>,
