@@ -7,6 +7,7 @@ mod addr;
 mod config;
 mod event;
 mod node;
+pub mod allow;
 pub mod wire;
 
 pub use addr::Addr;

@@ -1,5 +1,6 @@
 //! The wire format: versioned, compact, bounds-checked. (STUB: being written.)
 
+pub mod envelope;
 pub mod msg;
 pub use msg::*;
 
