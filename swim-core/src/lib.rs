@@ -4,10 +4,10 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod addr;
+pub mod allow;
 mod config;
 mod event;
 mod node;
-pub mod allow;
 pub mod wire;
 
 pub use addr::Addr;

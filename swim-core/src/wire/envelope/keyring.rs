@@ -216,8 +216,14 @@ fn decode_base64(text: &[u8], out: &mut [u8; 64]) -> Option<usize> {
 
 /// A key's public, 4-byte identifier, sent in every sealed datagram so the receiver picks
 /// the right key without trial decryption. Displayed as 8 hex digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyId(pub [u8; KEY_ID_LEN]);
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({self})")
+    }
+}
 
 impl fmt::Display for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
