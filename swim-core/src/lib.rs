@@ -81,6 +81,7 @@
 )]
 
 mod addr;
+pub mod allow;
 mod config;
 mod event;
 mod gossip;
