@@ -111,4 +111,9 @@ pub struct Stats {
     pub syncs: u64,
     /// Members forgotten after `retention`.
     pub reaped: u64,
+    /// Datagrams dropped because their source is outside the allow-list.
+    pub not_allowed: u64,
+    /// Datagrams dropped by the envelope: wrong label, unknown key, failed
+    /// authentication, plaintext refused, ...
+    pub envelope_rejected: u64,
 }

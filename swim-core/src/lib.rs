@@ -93,6 +93,7 @@ mod node;
 mod probe;
 mod queue;
 mod rng;
+mod security;
 mod suspicion;
 pub mod wire;
 
@@ -106,5 +107,7 @@ pub use wire::State;
 mod cluster_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod testkit;

@@ -166,6 +166,13 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     }
 
     fn maybe_compact(&mut self) {
+        if self.entries.is_empty() && self.stale > 0 {
+            // Everything was disseminated: hold no memory for it.
+            self.entries = Map::with_hasher(*self.entries.hasher());
+            self.buckets = vec![Vec::new()];
+            self.stale = 0;
+            return;
+        }
         if self.stale <= 2 * self.entries.len() + 64 {
             return;
         }
@@ -179,6 +186,14 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         }
         while self.buckets.len() > 1 && self.buckets.last().is_some_and(Vec::is_empty) {
             self.buckets.pop();
+        }
+        // Give memory back once a burst (a join storm, a partition heal) has
+        // been disseminated.
+        if self.entries.capacity() > 4 * self.entries.len() + 64 {
+            self.entries.shrink_to(2 * self.entries.len());
+            for bucket in &mut self.buckets {
+                bucket.shrink_to(2 * bucket.len());
+            }
         }
         self.stale = 0;
     }
