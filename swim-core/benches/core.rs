@@ -12,7 +12,10 @@
 //!   times the request's size, so this is the path that packs full
 //!   datagrams.)
 
-#![allow(clippy::disallowed_methods, reason = "a bench needs one real Instant as its origin")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench needs one real Instant as its origin"
+)]
 
 use divan::{black_box, Bencher};
 use std::net::SocketAddrV4;

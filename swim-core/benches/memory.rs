@@ -10,8 +10,10 @@
     unsafe_code,
     reason = "a counting GlobalAlloc needs unsafe impl; bench only"
 )]
-
-#![allow(clippy::disallowed_methods, reason = "a bench needs one real Instant as its origin")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench needs one real Instant as its origin"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddrV4;
