@@ -111,3 +111,8 @@ mod proptests;
 mod security_tests;
 #[cfg(test)]
 mod testkit;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
