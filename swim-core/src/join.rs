@@ -108,7 +108,14 @@ impl<A: Addr> Swim<A> {
 
     /// Seed side: answer with one page of members (the facilitator: the
     /// most recently joined only), at most `budget` bytes.
-    pub(crate) fn on_join(&mut self, from: A, seq: u32, cursor: u32, budget: usize) {
+    pub(crate) fn on_join(
+        &mut self,
+        from: A,
+        seq: u32,
+        cursor: u32,
+        claimed: Option<u64>,
+        budget: usize,
+    ) {
         let max = self.max_datagram().min(budget);
         let body = Body::Members {
             seq,
@@ -124,20 +131,25 @@ impl<A: Addr> Swim<A> {
             b.push_record(&self.self_update());
             // A restarted joiner learns what the cluster remembers of it.
             if let Some(s) = self.table.lookup(&from).copied() {
-                b.push_record(&self.record(&s));
+                if s.state != State::Alive || Some(s.incarnation) != claimed {
+                    b.push_record(&self.record(&s));
+                }
             }
         }
         let next = if self.config.facilitator {
+            // The most recently joined live members, the joiner excluded.
             let recent: Vec<A> = self.recent.iter().rev().copied().collect();
+            let mut given = 0;
             for a in recent {
-                if a == from {
+                if a == from || given == self.config.facilitator_members {
                     continue;
                 }
                 if let Some(s) = self.table.lookup(&a).copied() {
-                    if matches!(s.state, State::Alive | State::Suspect)
-                        && !b.push_record(&self.record(&s))
-                    {
-                        break;
+                    if matches!(s.state, State::Alive | State::Suspect) {
+                        if !b.push_record(&self.record(&s)) {
+                            break;
+                        }
+                        given += 1;
                     }
                 }
             }

@@ -264,7 +264,8 @@ impl<A: Addr> Swim<A> {
         }
         self.recent.retain(|a| *a != addr);
         self.recent.push_back(addr);
-        while self.recent.len() > self.config.facilitator_members {
+        // One spare: the joiner itself is usually the most recent.
+        while self.recent.len() > self.config.facilitator_members + 1 {
             self.recent.pop_front();
         }
     }

@@ -249,7 +249,16 @@ impl<A: Addr> Swim<A> {
             Body::Ack { seq } => self.on_ack(from, seq),
             Body::Nack { seq } => self.on_nack(from, seq),
             Body::PingReq { seq, target } => self.on_ping_req(from, seq, target, budget),
-            Body::Join { seq, cursor, .. } => self.on_join(from, seq, cursor, budget),
+            Body::Join { seq, cursor, .. } => {
+                // What the joiner says of itself (a restarted node announces
+                // a low incarnation; the reply tells it what we remember).
+                let claimed = packet
+                    .updates
+                    .iter()
+                    .find(|u| u.addr == from)
+                    .map(|u| u.incarnation);
+                self.on_join(from, seq, cursor, claimed, budget)
+            }
             Body::Members {
                 seq,
                 flags,
