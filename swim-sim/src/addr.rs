@@ -32,6 +32,9 @@ mod tests {
             assert_eq!(node_id(node_addr(id)), Some(id));
         }
         assert!(node_addr(255) < node_addr(256));
-        assert_eq!(node_id(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1)), None);
+        assert_eq!(
+            node_id(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1)),
+            None
+        );
     }
 }

@@ -39,35 +39,63 @@ impl Fault {
         !matches!(self, Fault::Disseminate(_))
     }
     /// Whether this entry ends the steady state the load is measured in
-    /// (everything but the initial joins and the dissemination probe).
+    /// (everything but the initial joins; the dissemination probe's gossip
+    /// is extra load too).
     pub(crate) fn disturbs(&self, initial: u32) -> bool {
         match self {
             Fault::Start { node, .. } => *node >= initial,
-            Fault::Disseminate(_) => false,
             _ => true,
         }
     }
     /// Whether this entry heals (repair / release).
     pub(crate) fn is_heal(&self) -> bool {
-        matches!(self, Fault::Unblock { .. } | Fault::UnblockAll | Fault::Release { .. })
+        matches!(
+            self,
+            Fault::Unblock { .. } | Fault::UnblockAll | Fault::Release { .. }
+        )
     }
 }
 
 #[derive(Clone, Debug)]
 enum Spec {
-    Partition { a: NodeSet, b: NodeSet, one_way: bool },
-    Repair { a: NodeSet, b: NodeSet },
+    Partition {
+        a: NodeSet,
+        b: NodeSet,
+        one_way: bool,
+    },
+    Repair {
+        a: NodeSet,
+        b: NodeSet,
+    },
     RepairAll,
-    Hold { a: NodeSet, b: NodeSet },
-    Release { a: NodeSet, b: NodeSet },
+    Hold {
+        a: NodeSet,
+        b: NodeSet,
+    },
+    Release {
+        a: NodeSet,
+        b: NodeSet,
+    },
     Crash(NodeSet),
     CrashRandom(usize),
     Restart(NodeSet),
-    Pause { nodes: NodeSet, dur: Duration },
-    Slow { nodes: NodeSet, delay: Duration },
-    SlowRandom { count: usize, delay: Duration },
+    Pause {
+        nodes: NodeSet,
+        dur: Duration,
+    },
+    Slow {
+        nodes: NodeSet,
+        delay: Duration,
+    },
+    SlowRandom {
+        count: usize,
+        delay: Duration,
+    },
     Leave(NodeSet),
-    JoinStorm { count: u32, seed: NodeId },
+    JoinStorm {
+        count: u32,
+        seed: NodeId,
+    },
     SetLoss(f64),
     Disseminate(NodeId),
 }
@@ -247,7 +275,14 @@ impl Builder {
         b: impl IntoIterator<Item = NodeId>,
     ) -> Self {
         let (a, b) = (a.into_iter().collect(), b.into_iter().collect());
-        self.timeline.push((at, Spec::Partition { a, b, one_way: false }));
+        self.timeline.push((
+            at,
+            Spec::Partition {
+                a,
+                b,
+                one_way: false,
+            },
+        ));
         self
     }
     /// One-way partition: datagrams from `from` to `to` are dropped.
@@ -258,7 +293,14 @@ impl Builder {
         to: impl IntoIterator<Item = NodeId>,
     ) -> Self {
         let (a, b) = (from.into_iter().collect(), to.into_iter().collect());
-        self.timeline.push((at, Spec::Partition { a, b, one_way: true }));
+        self.timeline.push((
+            at,
+            Spec::Partition {
+                a,
+                b,
+                one_way: true,
+            },
+        ));
         self
     }
     /// Lifts partitions between `a` and `b` (both directions).
@@ -301,7 +343,8 @@ impl Builder {
     }
     /// Crashes nodes: no processing, datagrams to them vanish.
     pub fn crash(mut self, at: Duration, nodes: impl IntoIterator<Item = NodeId>) -> Self {
-        self.timeline.push((at, Spec::Crash(nodes.into_iter().collect())));
+        self.timeline
+            .push((at, Spec::Crash(nodes.into_iter().collect())));
         self
     }
     /// Crashes `count` nodes chosen from the seed (never node 0, the seed
@@ -313,7 +356,8 @@ impl Builder {
     /// Restarts crashed nodes with fresh state at the same address; they
     /// re-join through live nodes.
     pub fn restart(mut self, at: Duration, nodes: impl IntoIterator<Item = NodeId>) -> Self {
-        self.timeline.push((at, Spec::Restart(nodes.into_iter().collect())));
+        self.timeline
+            .push((at, Spec::Restart(nodes.into_iter().collect())));
         self
     }
     /// Pauses nodes (SIGSTOP) for `dur`: nothing is processed meanwhile;
@@ -348,7 +392,8 @@ impl Builder {
     }
     /// Graceful leave: `leave()` at `at`; the node stops after a linger.
     pub fn leave(mut self, at: Duration, nodes: impl IntoIterator<Item = NodeId>) -> Self {
-        self.timeline.push((at, Spec::Leave(nodes.into_iter().collect())));
+        self.timeline
+            .push((at, Spec::Leave(nodes.into_iter().collect())));
         self
     }
     /// `count` new nodes all join through `seed` at the same instant.
@@ -367,10 +412,12 @@ impl Builder {
     /// The configuration as it stands (defaults resolved).
     pub fn sim_config(&self) -> SimConfig {
         let mut cfg = self.cfg.clone();
-        cfg.join_spread = self
-            .join_spread
-            .unwrap_or(Duration::from_millis(u64::from(cfg.nodes.saturating_sub(1))));
-        cfg.warmup = self.warmup.unwrap_or(cfg.join_spread + Duration::from_secs(15));
+        cfg.join_spread = self.join_spread.unwrap_or(Duration::from_millis(u64::from(
+            cfg.nodes.saturating_sub(1),
+        )));
+        cfg.warmup = self
+            .warmup
+            .unwrap_or(cfg.join_spread + Duration::from_secs(15));
         cfg.audit_interval = self
             .audit
             .unwrap_or((cfg.nodes <= 300).then_some(Duration::from_secs(5)));
@@ -392,9 +439,11 @@ impl Builder {
         let total = (cfg.nodes + storms) as usize;
         let bits = |ids: &[NodeId]| {
             let mut b = Bits::new(total);
-            ids.iter().filter(|&&i| (i as usize) < total).for_each(|&i| {
-                b.set(i);
-            });
+            ids.iter()
+                .filter(|&&i| (i as usize) < total)
+                .for_each(|&i| {
+                    b.set(i);
+                });
             b
         };
         let mut timeline: Vec<(u64, Fault)> = Vec::new();
@@ -414,23 +463,47 @@ impl Builder {
             let mut push = |f: Fault| timeline.push((at, f));
             match spec {
                 Spec::Partition { a, b, one_way } => {
-                    push(Fault::Block { from: bits(&a), to: bits(&b) });
+                    push(Fault::Block {
+                        from: bits(&a),
+                        to: bits(&b),
+                    });
                     if !one_way {
-                        push(Fault::Block { from: bits(&b), to: bits(&a) });
+                        push(Fault::Block {
+                            from: bits(&b),
+                            to: bits(&a),
+                        });
                     }
                 }
                 Spec::Repair { a, b } => {
-                    push(Fault::Unblock { from: bits(&a), to: bits(&b) });
-                    push(Fault::Unblock { from: bits(&b), to: bits(&a) });
+                    push(Fault::Unblock {
+                        from: bits(&a),
+                        to: bits(&b),
+                    });
+                    push(Fault::Unblock {
+                        from: bits(&b),
+                        to: bits(&a),
+                    });
                 }
                 Spec::RepairAll => push(Fault::UnblockAll),
                 Spec::Hold { a, b } => {
-                    push(Fault::Hold { from: bits(&a), to: bits(&b) });
-                    push(Fault::Hold { from: bits(&b), to: bits(&a) });
+                    push(Fault::Hold {
+                        from: bits(&a),
+                        to: bits(&b),
+                    });
+                    push(Fault::Hold {
+                        from: bits(&b),
+                        to: bits(&a),
+                    });
                 }
                 Spec::Release { a, b } => {
-                    push(Fault::Release { from: bits(&a), to: bits(&b) });
-                    push(Fault::Release { from: bits(&b), to: bits(&a) });
+                    push(Fault::Release {
+                        from: bits(&a),
+                        to: bits(&b),
+                    });
+                    push(Fault::Release {
+                        from: bits(&b),
+                        to: bits(&a),
+                    });
                 }
                 Spec::Crash(nodes) => nodes.into_iter().for_each(|n| push(Fault::Crash(n))),
                 Spec::CrashRandom(k) => {
@@ -441,17 +514,23 @@ impl Builder {
                 Spec::Restart(nodes) => nodes.into_iter().for_each(|n| push(Fault::Restart(n))),
                 Spec::Pause { nodes, dur } => {
                     let dur = dur.as_nanos() as u64;
-                    nodes.into_iter().for_each(|node| push(Fault::Pause { node, dur }));
+                    nodes
+                        .into_iter()
+                        .for_each(|node| push(Fault::Pause { node, dur }));
                 }
                 Spec::Slow { nodes, delay } => {
                     let delay = delay.as_nanos() as u64;
-                    nodes.into_iter().for_each(|node| push(Fault::Slow { node, delay }));
+                    nodes
+                        .into_iter()
+                        .for_each(|node| push(Fault::Slow { node, delay }));
                 }
                 Spec::SlowRandom { count, delay } => {
                     let delay = delay.as_nanos() as u64;
                     let mut picked = rng.pick(&candidates, count);
                     picked.sort_unstable();
-                    picked.into_iter().for_each(|node| push(Fault::Slow { node, delay }));
+                    picked
+                        .into_iter()
+                        .for_each(|node| push(Fault::Slow { node, delay }));
                 }
                 Spec::Leave(nodes) => {
                     let linger = cfg.leave_linger.as_nanos() as u64;
@@ -462,7 +541,10 @@ impl Builder {
                 }
                 Spec::JoinStorm { count, seed } => {
                     for node in next_id..next_id + count {
-                        push(Fault::Start { node, seeds: vec![seed] });
+                        push(Fault::Start {
+                            node,
+                            seeds: vec![seed],
+                        });
                     }
                     next_id += count;
                 }

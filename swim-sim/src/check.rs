@@ -63,7 +63,12 @@ impl Checks {
     pub(crate) fn report(&mut self, at: u64, node: NodeId, kind: ViolationKind, detail: String) {
         self.total += 1;
         if self.kept.len() < Self::KEPT {
-            self.kept.push(Violation { at: Duration::from_nanos(at), node, kind, detail });
+            self.kept.push(Violation {
+                at: Duration::from_nanos(at),
+                node,
+                kind,
+                detail,
+            });
         }
     }
 }

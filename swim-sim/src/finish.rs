@@ -16,11 +16,15 @@ impl Sim {
         let n = self.nodes.len();
         let observers: Vec<NodeId> = self.running.iter().collect();
         for o in observers {
-            let Some(swim) = self.nodes[o as usize].swim.as_ref() else { continue };
+            let Some(swim) = self.nodes[o as usize].swim.as_ref() else {
+                continue;
+            };
             let mut live = Bits::new(n);
             let mut incs = self.audit_incarnations.as_ref().map(|_| vec![0u64; n]);
             for m in swim.members() {
-                let Some(id) = node_id(m.addr).filter(|&id| (id as usize) < n) else { continue };
+                let Some(id) = node_id(m.addr).filter(|&id| (id as usize) < n) else {
+                    continue;
+                };
                 if matches!(m.state, State::Alive | State::Suspect) {
                     live.set(id);
                 }
@@ -30,13 +34,15 @@ impl Sim {
             }
             if &live != self.views.live_set(o) {
                 let events = self.views.live_set(o);
-                let only_table: Vec<NodeId> = live.iter().filter(|&m| !events.get(m)).take(5).collect();
+                let only_table: Vec<NodeId> =
+                    live.iter().filter(|&m| !events.get(m)).take(5).collect();
                 let only_events: Vec<NodeId> =
                     events.iter().filter(|&m| !live.get(m)).take(5).collect();
                 let detail = format!(
                     "members() live set differs from events: only in members() {only_table:?}, only in events {only_events:?}"
                 );
-                self.checks.report(self.now, o, ViolationKind::ViewMismatch, detail);
+                self.checks
+                    .report(self.now, o, ViolationKind::ViewMismatch, detail);
                 // Resynchronise so one divergence is reported once.
                 for m in only_table {
                     self.views.mark_live(o, m);
@@ -50,7 +56,8 @@ impl Sim {
                         new[m] - 1,
                         old[m] - 1
                     );
-                    self.checks.report(self.now, o, ViolationKind::IncarnationDecreased, detail);
+                    self.checks
+                        .report(self.now, o, ViolationKind::IncarnationDecreased, detail);
                 }
                 all[o as usize] = new;
             }
@@ -81,7 +88,8 @@ impl Sim {
                     &off[..off.len().min(5)]
                 );
                 let node = off.first().copied().unwrap_or(0);
-                self.checks.report(end, node, ViolationKind::NotConverged, detail);
+                self.checks
+                    .report(end, node, ViolationKind::NotConverged, detail);
             }
         }
         let period = self.cfg.config.probe_interval.as_secs_f64();
@@ -92,7 +100,8 @@ impl Sim {
             self.metrics.load(warm, quiet.min(end_s), period, false)
         } else {
             let faulty = self.first_disturbance < end;
-            self.metrics.load(warm.min(end_s.saturating_sub(1)), end_s, period, faulty)
+            self.metrics
+                .load(warm.min(end_s.saturating_sub(1)), end_s, period, faulty)
         };
         let heal = self.last_heal.unwrap_or(self.last_fault);
         let convergence = Convergence {
@@ -114,7 +123,11 @@ impl Sim {
             suspicions += st.suspicions;
             refutations += st.refutations;
         }
-        let running_nodes = self.nodes.iter().filter(|s| s.status == Status::Running).count();
+        let running_nodes = self
+            .nodes
+            .iter()
+            .filter(|s| s.status == Status::Running)
+            .count();
         let _ = running_nodes;
         Report {
             nodes: self.nodes.len(),

@@ -122,12 +122,18 @@ pub fn report(r: &Report) -> Value {
         (
             "false_positives",
             Obj(vec![
-                ("failed_events_about_live", Int(r.false_positives.failed_events_about_live)),
+                (
+                    "failed_events_about_live",
+                    Int(r.false_positives.failed_events_about_live),
+                ),
                 (
                     "distinct_live_declared_failed",
                     Int(r.false_positives.distinct_live_declared_failed as u64),
                 ),
-                ("left_events_about_running", Int(r.false_positives.left_events_about_running)),
+                (
+                    "left_events_about_running",
+                    Int(r.false_positives.left_events_about_running),
+                ),
                 (
                     "failed_events_about_leavers",
                     Int(r.false_positives.failed_events_about_leavers),
@@ -137,22 +143,40 @@ pub fn report(r: &Report) -> Value {
         (
             "load",
             Obj(vec![
-                ("datagrams_per_member_per_period", Num(r.load.datagrams_per_member_per_period)),
-                ("bytes_per_member_per_period", Num(r.load.bytes_per_member_per_period)),
+                (
+                    "datagrams_per_member_per_period",
+                    Num(r.load.datagrams_per_member_per_period),
+                ),
+                (
+                    "bytes_per_member_per_period",
+                    Num(r.load.bytes_per_member_per_period),
+                ),
                 ("max_datagram_bytes", Int(r.load.max_datagram_bytes as u64)),
-                ("window_s", Arr(vec![Num(r.load.window_s.0), Num(r.load.window_s.1)])),
+                (
+                    "window_s",
+                    Arr(vec![Num(r.load.window_s.0), Num(r.load.window_s.1)]),
+                ),
                 ("window_has_faults", Bool(r.load.window_has_faults)),
                 ("datagrams_total", Int(r.load.datagrams_total)),
                 ("lost", Int(r.load.lost)),
                 ("blocked", Int(r.load.blocked)),
             ]),
         ),
-        ("dissemination", Obj(vec![("rounds_to_99_9_percent", r.dissemination_rounds.into())])),
+        (
+            "dissemination",
+            Obj(vec![(
+                "rounds_to_99_9_percent",
+                r.dissemination_rounds.into(),
+            )]),
+        ),
         (
             "convergence",
             Obj(vec![
                 ("converged", Bool(r.convergence.converged)),
-                ("seconds_after_heal", r.convergence.seconds_after_heal.into()),
+                (
+                    "seconds_after_heal",
+                    r.convergence.seconds_after_heal.into(),
+                ),
                 ("first_converged_s", r.convergence.first_converged_s.into()),
             ]),
         ),
@@ -162,7 +186,12 @@ pub fn report(r: &Report) -> Value {
                 ("violations", Int(r.violations)),
                 (
                     "first",
-                    Arr(r.violation_list.iter().take(20).map(|v| Str(v.to_string())).collect()),
+                    Arr(r
+                        .violation_list
+                        .iter()
+                        .take(20)
+                        .map(|v| Str(v.to_string()))
+                        .collect()),
                 ),
             ]),
         ),
@@ -185,7 +214,10 @@ mod tests {
             ("c", Value::Num(3.0)),
             ("d", Value::Null),
             ("e", Value::Str("x\"y\n".into())),
-            ("f", Value::Arr(vec![Value::Bool(true), Value::Num(f64::NAN)])),
+            (
+                "f",
+                Value::Arr(vec![Value::Bool(true), Value::Num(f64::NAN)]),
+            ),
         ]);
         assert_eq!(
             v.to_string(),

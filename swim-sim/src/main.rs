@@ -13,7 +13,11 @@ use swim_core::Config;
 use swim_sim::{json, without_lifeguard, Builder, Progress, Report};
 
 #[derive(Parser, Debug)]
-#[command(name = "swim-sim", version, about = "Deterministic simulator for the swim SWIM membership protocol")]
+#[command(
+    name = "swim-sim",
+    version,
+    about = "Deterministic simulator for the swim SWIM membership protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -230,7 +234,11 @@ fn main() {
             }
             report
         }
-        Command::Demo { nodes, seed, report: dir } => {
+        Command::Demo {
+            nodes,
+            seed,
+            report: dir,
+        } => {
             let nodes = (*nodes).max(10);
             let crash = (nodes as usize).div_ceil(100);
             println!(

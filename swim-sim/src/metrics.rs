@@ -229,7 +229,11 @@ pub(crate) fn median(v: &mut [f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 pub(crate) fn secs(ns: u64) -> f64 {
@@ -250,7 +254,7 @@ impl Metrics {
                 all_failed_s: rel(c.all_failed, c.at),
             })
             .collect();
-        let mut col = |f: fn(&CrashRecord) -> Option<f64>| -> Vec<f64> {
+        let col = |f: fn(&CrashRecord) -> Option<f64>| -> Vec<f64> {
             crashes.iter().filter_map(f).collect()
         };
         let mut sus = col(|c| c.first_suspect_s);
@@ -273,7 +277,13 @@ impl Metrics {
         let datagrams: u64 = bins.iter().map(|b| b.datagrams).sum();
         let bytes: u64 = bins.iter().map(|b| b.bytes).sum();
         let member_periods: f64 = bins.iter().map(|b| f64::from(b.running) / period).sum();
-        let per = |x: u64| if member_periods > 0.0 { x as f64 / member_periods } else { 0.0 };
+        let per = |x: u64| {
+            if member_periods > 0.0 {
+                x as f64 / member_periods
+            } else {
+                0.0
+            }
+        };
         Load {
             datagrams_per_member_per_period: per(datagrams),
             bytes_per_member_per_period: per(bytes),

@@ -79,7 +79,11 @@ pub(crate) struct Net {
 
 impl Net {
     pub(crate) fn new(config: NetConfig, rng: SimRng) -> Self {
-        Net { config, rules: Vec::new(), rng }
+        Net {
+            config,
+            rules: Vec::new(),
+            rng,
+        }
     }
 
     /// Blocks or holds `from → to` datagrams.
@@ -89,7 +93,8 @@ impl Net {
 
     /// Removes rules of `kind` from `from` to `to` (exact sets).
     pub(crate) fn remove_rule(&mut self, from: &Bits, to: &Bits, kind: LinkKind) {
-        self.rules.retain(|r| !(r.kind == kind && &r.from == from && &r.to == to));
+        self.rules
+            .retain(|r| !(r.kind == kind && &r.from == from && &r.to == to));
     }
 
     /// Removes every rule of `kind`.
@@ -125,9 +130,14 @@ impl Net {
         }
         let mut delay = self.latency();
         if self.rng.chance(self.config.reorder) {
-            delay += self.rng.range(0, self.config.reorder_delay.as_nanos() as u64);
+            delay += self
+                .rng
+                .range(0, self.config.reorder_delay.as_nanos() as u64);
         }
-        let dup = self.rng.chance(self.config.duplicate).then(|| self.latency());
+        let dup = self
+            .rng
+            .chance(self.config.duplicate)
+            .then(|| self.latency());
         Fate::Deliver { delay, dup }
     }
 }
@@ -157,9 +167,14 @@ mod tests {
 
     #[test]
     fn loss_is_iid_at_the_configured_rate() {
-        let config = NetConfig { loss: 0.3, ..NetConfig::default() };
+        let config = NetConfig {
+            loss: 0.3,
+            ..NetConfig::default()
+        };
         let mut net = Net::new(config, SimRng::new(2, Purpose::Net));
-        let lost = (0..10_000).filter(|_| net.route(0, 1) == Fate::Lost).count();
+        let lost = (0..10_000)
+            .filter(|_| net.route(0, 1) == Fate::Lost)
+            .count();
         assert!((2_700..3_300).contains(&lost), "{lost}");
     }
 
@@ -167,7 +182,9 @@ mod tests {
     fn latency_stays_in_range() {
         let mut net = Net::new(NetConfig::default(), SimRng::new(3, Purpose::Net));
         for _ in 0..1000 {
-            let Fate::Deliver { delay, .. } = net.route(0, 1) else { panic!() };
+            let Fate::Deliver { delay, .. } = net.route(0, 1) else {
+                panic!()
+            };
             assert!((1_000_000..=5_000_000).contains(&delay));
         }
     }

@@ -10,7 +10,12 @@ use std::collections::BinaryHeap;
 #[derive(Debug)]
 pub(crate) enum Ev {
     /// A datagram reaches `to` (`late`: already delayed by a slow node).
-    Deliver { from: NodeId, to: NodeId, payload: Bytes, late: bool },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        payload: Bytes,
+        late: bool,
+    },
     /// A node's protocol timer, valid only for that node `generation`.
     Timer { node: NodeId, generation: u32 },
     /// Entry `index` of the fault timeline.
@@ -55,7 +60,11 @@ impl Queue {
     /// Schedules `ev` at `at` (ns of virtual time).
     pub(crate) fn push(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Entry { at, seq: self.seq, ev });
+        self.heap.push(Entry {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
     /// The earliest event, if any.

@@ -18,7 +18,12 @@ impl Report {
         let _ = writeln!(
             s,
             "{} nodes, seed {}, {:.0} simulated s in {:.1} wall s ({} events, trace {:016x})",
-            self.nodes, self.seed, self.sim_seconds, self.wall_seconds, self.events, self.trace_hash
+            self.nodes,
+            self.seed,
+            self.sim_seconds,
+            self.wall_seconds,
+            self.events,
+            self.trace_hash
         );
         let _ = writeln!(
             s,
@@ -53,13 +58,20 @@ impl Report {
             l.datagrams_total, l.lost, l.blocked, l.to_down_nodes
         );
         if let Some(r) = self.dissemination_rounds {
-            let _ = writeln!(s, "dissemination one update reached 99.9% of live nodes in {r:.1} periods");
+            let _ = writeln!(
+                s,
+                "dissemination one update reached 99.9% of live nodes in {r:.1} periods"
+            );
         }
         let c = &self.convergence;
         let _ = writeln!(
             s,
             "convergence  {} ({} after the last heal/fault; first agreement at {})",
-            if c.converged { "converged" } else { "NOT converged" },
+            if c.converged {
+                "converged"
+            } else {
+                "NOT converged"
+            },
             opt(c.seconds_after_heal),
             opt(c.first_converged_s)
         );
@@ -88,7 +100,11 @@ impl Report {
         let tracked = samples.first().map_or(0, |s| s.tracked.len());
         let mut series: Vec<Series> = (0..tracked)
             .map(|i| Series {
-                label: if i == 0 { "individual nodes".into() } else { String::new() },
+                label: if i == 0 {
+                    "individual nodes".into()
+                } else {
+                    String::new()
+                },
                 opacity: 0.35,
                 width: 1.0,
                 ..Series::line(
@@ -116,12 +132,18 @@ impl Report {
             )
         });
         Chart {
-            title: format!("Live members seen by each node ({} nodes, seed {})", self.nodes, self.seed),
+            title: format!(
+                "Live members seen by each node ({} nodes, seed {})",
+                self.nodes, self.seed
+            ),
             x_label: "simulated time (s)".into(),
             y_label: "live members in the node's view".into(),
             band: Some((
                 "min–max over all nodes".into(),
-                samples.iter().map(|s| (s.t, f64::from(s.min), f64::from(s.max))).collect(),
+                samples
+                    .iter()
+                    .map(|s| (s.t, f64::from(s.min), f64::from(s.max)))
+                    .collect(),
             )),
             series,
             y_floor: Some(0.0),
@@ -147,13 +169,28 @@ impl Report {
             ..Series::line(label, color, pts)
         };
         Chart {
-            title: format!("Crash detection latency, CDF over {} crashes", self.detection.crashed),
+            title: format!(
+                "Crash detection latency, CDF over {} crashes",
+                self.detection.crashed
+            ),
             x_label: "seconds after the crash".into(),
             y_label: "fraction of crashes".into(),
             series: vec![
-                step("first Suspect anywhere", "#fdae6b", cdf(|c| c.first_suspect_s)),
-                step("first Failed anywhere", "#e6550d", cdf(|c| c.first_failed_s)),
-                step("Failed at every live node", "#a50f15", cdf(|c| c.all_failed_s)),
+                step(
+                    "first Suspect anywhere",
+                    "#fdae6b",
+                    cdf(|c| c.first_suspect_s),
+                ),
+                step(
+                    "first Failed anywhere",
+                    "#e6550d",
+                    cdf(|c| c.first_failed_s),
+                ),
+                step(
+                    "Failed at every live node",
+                    "#a50f15",
+                    cdf(|c| c.all_failed_s),
+                ),
             ],
             band: None,
             y_floor: Some(0.0),
@@ -166,7 +203,12 @@ impl Report {
             .iter()
             .enumerate()
             .filter(|(_, b)| b.running > 0)
-            .map(|(i, b)| (i as f64 + 0.5, f(b) as f64 / f64::from(b.running) * self.period_s))
+            .map(|(i, b)| {
+                (
+                    i as f64 + 0.5,
+                    f(b) as f64 / f64::from(b.running) * self.period_s,
+                )
+            })
             .collect()
     }
 
@@ -176,7 +218,11 @@ impl Report {
             title: "Datagrams sent per member per protocol period".into(),
             x_label: "simulated time (s)".into(),
             y_label: "datagrams / member / period".into(),
-            series: vec![Series::line("datagrams", "#31a354", self.per_member_period(|b| b.datagrams))],
+            series: vec![Series::line(
+                "datagrams",
+                "#31a354",
+                self.per_member_period(|b| b.datagrams),
+            )],
             y_floor: Some(0.0),
             ..Chart::default()
         }
@@ -188,7 +234,11 @@ impl Report {
             title: "Bytes sent per member per protocol period".into(),
             x_label: "simulated time (s)".into(),
             y_label: "bytes / member / period".into(),
-            series: vec![Series::line("bytes", "#756bb1", self.per_member_period(|b| b.bytes))],
+            series: vec![Series::line(
+                "bytes",
+                "#756bb1",
+                self.per_member_period(|b| b.bytes),
+            )],
             y_floor: Some(0.0),
             ..Chart::default()
         }
@@ -198,13 +248,33 @@ impl Report {
     pub fn write_dir(&self, dir: &Path, command: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let plots = [
-            ("convergence.svg", "Live members seen by each node", self.convergence_chart()),
-            ("detection_cdf.svg", "Detection latency (CDF)", self.detection_chart()),
-            ("datagrams.svg", "Datagrams per member per period", self.load_chart()),
-            ("bytes.svg", "Bytes per member per period", self.bytes_chart()),
+            (
+                "convergence.svg",
+                "Live members seen by each node",
+                self.convergence_chart(),
+            ),
+            (
+                "detection_cdf.svg",
+                "Detection latency (CDF)",
+                self.detection_chart(),
+            ),
+            (
+                "datagrams.svg",
+                "Datagrams per member per period",
+                self.load_chart(),
+            ),
+            (
+                "bytes.svg",
+                "Bytes per member per period",
+                self.bytes_chart(),
+            ),
         ];
         let mut md = String::new();
-        let _ = writeln!(md, "# swim-sim report\n\n`{command}`\n\n```text\n{}```\n", self.summary());
+        let _ = writeln!(
+            md,
+            "# swim-sim report\n\n`{command}`\n\n```text\n{}```\n",
+            self.summary()
+        );
         for (file, title, chart) in &plots {
             std::fs::write(dir.join(file), render(chart))?;
             let _ = writeln!(md, "## {title}\n\n![{title}]({file})\n");
@@ -223,7 +293,11 @@ impl Report {
                 );
             }
         }
-        let _ = writeln!(md, "\n## JSON\n\n```json\n{}\n```", crate::json::report(self));
+        let _ = writeln!(
+            md,
+            "\n## JSON\n\n```json\n{}\n```",
+            crate::json::report(self)
+        );
         std::fs::write(dir.join("summary.md"), md)
     }
 }

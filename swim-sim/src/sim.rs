@@ -92,9 +92,17 @@ impl Sim {
             queue.push(*at, Ev::Fault(i as u32));
         }
         queue.push(0, Ev::Sample);
-        let last_fault =
-            timeline.iter().filter(|(_, f)| f.is_fault()).map(|(at, _)| *at).max().unwrap_or(0);
-        let last_heal = timeline.iter().filter(|(_, f)| f.is_heal()).map(|(at, _)| *at).max();
+        let last_fault = timeline
+            .iter()
+            .filter(|(_, f)| f.is_fault())
+            .map(|(at, _)| *at)
+            .max()
+            .unwrap_or(0);
+        let last_heal = timeline
+            .iter()
+            .filter(|(_, f)| f.is_heal())
+            .map(|(at, _)| *at)
+            .max();
         let first_disturbance = timeline
             .iter()
             .filter(|(_, f)| f.disturbs(cfg.nodes))
@@ -127,7 +135,10 @@ impl Sim {
             held: Vec::new(),
             views: Views::new(total),
             checks: Checks::default(),
-            metrics: Metrics { distinct_false: Some(Bits::new(total)), ..Metrics::default() },
+            metrics: Metrics {
+                distinct_false: Some(Bits::new(total)),
+                ..Metrics::default()
+            },
             trace: Trace::default(),
             running: Bits::new(total),
             running_count: 0,
@@ -137,7 +148,11 @@ impl Sim {
             events: 0,
             next_plot: 0,
             next_audit: 0,
-            tracked: (0..total).step_by(step).take(24).map(|i| i as NodeId).collect(),
+            tracked: (0..total)
+                .step_by(step)
+                .take(24)
+                .map(|i| i as NodeId)
+                .collect(),
         }
     }
 
@@ -155,11 +170,18 @@ impl Sim {
             if at > end {
                 break;
             }
-            let Some((at, ev)) = self.queue.pop() else { break };
+            let Some((at, ev)) = self.queue.pop() else {
+                break;
+            };
             self.now = at;
             self.events += 1;
             match ev {
-                Ev::Deliver { from, to, payload, late } => self.deliver(from, to, payload, late),
+                Ev::Deliver {
+                    from,
+                    to,
+                    payload,
+                    late,
+                } => self.deliver(from, to, payload, late),
                 Ev::Timer { node, generation } => self.timer(node, generation),
                 Ev::Fault(i) => self.fault(i as usize),
                 Ev::Sample => {
@@ -174,7 +196,8 @@ impl Sim {
             }
         }
         self.now = end;
-        self.finish(wall.elapsed(), self.events, self.trace.value())
+        let (events, trace) = (self.events, self.trace.value());
+        self.finish(wall.elapsed(), events, trace)
     }
 
     fn instant(&self, t: u64) -> Instant {
@@ -190,24 +213,43 @@ impl Sim {
         }
         if slot.paused_until > now {
             let at = slot.paused_until;
-            self.queue.push(at, Ev::Deliver { from, to, payload, late });
+            self.queue.push(
+                at,
+                Ev::Deliver {
+                    from,
+                    to,
+                    payload,
+                    late,
+                },
+            );
             return;
         }
         if slot.slow > 0 && !late {
             let at = (now + slot.slow).max(slot.slow_busy);
             slot.slow_busy = at;
-            self.queue.push(at, Ev::Deliver { from, to, payload, late: true });
+            self.queue.push(
+                at,
+                Ev::Deliver {
+                    from,
+                    to,
+                    payload,
+                    late: true,
+                },
+            );
             return;
         }
         self.trace.datagram(now, from, to, &payload);
         let t = self.instant(now);
-        let Some(swim) = self.nodes[to as usize].swim.as_mut() else { return };
+        let Some(swim) = self.nodes[to as usize].swim.as_mut() else {
+            return;
+        };
         let actions = swim.handle_datagram(t, node_addr(from), &payload);
         self.apply(to, actions);
     }
 
     fn timer(&mut self, node: NodeId, generation: u32) {
         let now = self.now;
+        let t = self.instant(now);
         let slot = &mut self.nodes[node as usize];
         if slot.generation != generation || slot.timer_at != Some(now) || slot.swim.is_none() {
             return;
@@ -215,11 +257,13 @@ impl Sim {
         slot.timer_at = None;
         if slot.paused_until > now {
             slot.timer_at = Some(slot.paused_until);
-            self.queue.push(slot.paused_until, Ev::Timer { node, generation });
+            self.queue
+                .push(slot.paused_until, Ev::Timer { node, generation });
             return;
         }
-        let t = self.instant(now);
-        let Some(swim) = slot.swim.as_mut() else { return };
+        let Some(swim) = slot.swim.as_mut() else {
+            return;
+        };
         if swim.next_deadline().is_some_and(|d| d <= t) {
             let actions = swim.tick(t);
             self.trace.mix2(7, now, u64::from(node));
@@ -233,12 +277,22 @@ impl Sim {
     /// already queued (later ones are found by the early event firing).
     fn reschedule(&mut self, node: NodeId) {
         let slot = &mut self.nodes[node as usize];
-        let Some(swim) = slot.swim.as_ref() else { return };
-        let Some(d) = swim.next_deadline() else { return };
+        let Some(swim) = slot.swim.as_ref() else {
+            return;
+        };
+        let Some(d) = swim.next_deadline() else {
+            return;
+        };
         let at = (d.saturating_duration_since(self.base).as_nanos() as u64).max(self.now);
         if slot.timer_at.is_none_or(|t| at < t) {
             slot.timer_at = Some(at);
-            self.queue.push(at, Ev::Timer { node, generation: slot.generation });
+            self.queue.push(
+                at,
+                Ev::Timer {
+                    node,
+                    generation: slot.generation,
+                },
+            );
         }
     }
 
@@ -261,7 +315,8 @@ impl Sim {
         let max = self.cfg.config.max_packet_size;
         if len > max {
             let detail = format!("{len}-byte datagram to {to} exceeds max_packet_size {max}");
-            self.checks.report(now, from, ViolationKind::OversizedDatagram, detail);
+            self.checks
+                .report(now, from, ViolationKind::OversizedDatagram, detail);
         }
         let Some(to) = node_id(to).filter(|&t| (t as usize) < self.nodes.len()) else {
             self.metrics.unroutable += 1;
@@ -277,10 +332,23 @@ impl Sim {
             Fate::Deliver { delay, dup } => {
                 if let Some(d) = dup {
                     self.metrics.duplicated += 1;
-                    let ev = Ev::Deliver { from, to, payload: payload.clone(), late: false };
+                    let ev = Ev::Deliver {
+                        from,
+                        to,
+                        payload: payload.clone(),
+                        late: false,
+                    };
                     self.queue.push(now + d, ev);
                 }
-                self.queue.push(now + delay, Ev::Deliver { from, to, payload, late: false });
+                self.queue.push(
+                    now + delay,
+                    Ev::Deliver {
+                        from,
+                        to,
+                        payload,
+                        late: false,
+                    },
+                );
             }
         }
     }
@@ -288,11 +356,17 @@ impl Sim {
     fn check_local(&mut self, o: NodeId) {
         let now = self.now;
         let slot = &mut self.nodes[o as usize];
-        let Some(swim) = slot.swim.as_ref() else { return };
+        let Some(swim) = slot.swim.as_ref() else {
+            return;
+        };
         let local = swim.local();
         if local.incarnation < slot.incarnation {
-            let detail = format!("own incarnation {} -> {}", slot.incarnation, local.incarnation);
-            self.checks.report(now, o, ViolationKind::IncarnationDecreased, detail);
+            let detail = format!(
+                "own incarnation {} -> {}",
+                slot.incarnation, local.incarnation
+            );
+            self.checks
+                .report(now, o, ViolationKind::IncarnationDecreased, detail);
         }
         slot.incarnation = local.incarnation;
         let bad = local.state == State::Failed
@@ -300,7 +374,8 @@ impl Sim {
         if bad && !slot.self_failed_reported {
             slot.self_failed_reported = true;
             let detail = format!("running node holds itself {:?}", local.state);
-            self.checks.report(now, o, ViolationKind::SelfFailed, detail);
+            self.checks
+                .report(now, o, ViolationKind::SelfFailed, detail);
         }
     }
 
@@ -318,11 +393,11 @@ impl Sim {
                 (0, *from)
             }
         };
-        let Some(m) = node_id(member).filter(|&m| (m as usize) < self.nodes.len() && m != o)
-        else {
+        let Some(m) = node_id(member).filter(|&m| (m as usize) < self.nodes.len() && m != o) else {
             return;
         };
-        self.trace.mix2(kind, now, u64::from(o) << 32 | u64::from(m));
+        self.trace
+            .mix2(kind, now, u64::from(o) << 32 | u64::from(m));
         let status = self.nodes[m as usize].status;
         let crash = self.nodes[m as usize].crash;
         match kind {
@@ -340,8 +415,10 @@ impl Sim {
                     && !self.nodes[m as usize].false_failed
                 {
                     self.views.forget_report(o, m);
-                    let detail = format!("holds {m} live again after reporting it dead; it is {status:?}");
-                    self.checks.report(now, o, ViolationKind::Resurrection, detail);
+                    let detail =
+                        format!("holds {m} live again after reporting it dead; it is {status:?}");
+                    self.checks
+                        .report(now, o, ViolationKind::Resurrection, detail);
                 }
             }
             5 | 6 => {
@@ -404,7 +481,15 @@ impl Sim {
                 for (f, t, payload) in held {
                     if from.get(f) && to.get(t) {
                         let at = now + self.net.latency();
-                        self.queue.push(at, Ev::Deliver { from: f, to: t, payload, late: false });
+                        self.queue.push(
+                            at,
+                            Ev::Deliver {
+                                from: f,
+                                to: t,
+                                payload,
+                                late: false,
+                            },
+                        );
                     } else {
                         self.held.push((f, t, payload));
                     }
@@ -412,7 +497,11 @@ impl Sim {
             }
             Fault::Crash(n) => self.crash(n),
             Fault::Restart(n) => {
-                if self.nodes.get(n as usize).is_some_and(|s| s.status == Status::Crashed) {
+                if self
+                    .nodes
+                    .get(n as usize)
+                    .is_some_and(|s| s.status == Status::Crashed)
+                {
                     let seeds: Vec<NodeId> = self.running.iter().take(3).collect();
                     self.views.member_restarted(n);
                     if let Some(a) = self.audit_incarnations.as_mut() {
@@ -432,7 +521,9 @@ impl Sim {
                 }
             }
             Fault::Leave(n) => {
-                let Some(slot) = self.nodes.get_mut(n as usize) else { return };
+                let Some(slot) = self.nodes.get_mut(n as usize) else {
+                    return;
+                };
                 if slot.status != Status::Running {
                     return;
                 }
@@ -445,7 +536,11 @@ impl Sim {
                 }
             }
             Fault::Stop(n) => {
-                if self.nodes.get(n as usize).is_some_and(|s| s.status == Status::Leaving) {
+                if self
+                    .nodes
+                    .get(n as usize)
+                    .is_some_and(|s| s.status == Status::Leaving)
+                {
                     self.stop(n, Status::Gone);
                 }
             }
@@ -473,7 +568,9 @@ impl Sim {
     }
 
     fn start(&mut self, node: NodeId, seeds: &[NodeId]) {
-        let Some(slot) = self.nodes.get_mut(node as usize) else { return };
+        let Some(slot) = self.nodes.get_mut(node as usize) else {
+            return;
+        };
         if matches!(slot.status, Status::Running | Status::Leaving) {
             return;
         }
@@ -497,8 +594,11 @@ impl Sim {
         slot.self_failed_reported = false;
         slot.crash = None;
         self.set_running(node, true);
-        let seeds: Vec<SocketAddrV4> =
-            seeds.iter().filter(|&&s| s != node).map(|&s| node_addr(s)).collect();
+        let seeds: Vec<SocketAddrV4> = seeds
+            .iter()
+            .filter(|&&s| s != node)
+            .map(|&s| node_addr(s))
+            .collect();
         let t = self.instant(self.now);
         let actions = match self.nodes[node as usize].swim.as_mut() {
             Some(swim) if !seeds.is_empty() => swim.join(t, &seeds),
@@ -508,7 +608,9 @@ impl Sim {
     }
 
     fn crash(&mut self, n: NodeId) {
-        let Some(slot) = self.nodes.get(n as usize) else { return };
+        let Some(slot) = self.nodes.get(n as usize) else {
+            return;
+        };
         let was_running = slot.status == Status::Running;
         if !matches!(slot.status, Status::Running | Status::Leaving) {
             return;
@@ -547,7 +649,11 @@ impl Sim {
     }
 
     fn set_running(&mut self, n: NodeId, on: bool) {
-        let changed = if on { self.running.set(n) } else { self.running.clear(n) };
+        let changed = if on {
+            self.running.set(n)
+        } else {
+            self.running.clear(n)
+        };
         if changed {
             if on {
                 self.running_count += 1;
@@ -566,10 +672,13 @@ impl Sim {
             self.record_views();
         }
         self.metrics.bin(now).running = self.running_count;
-        let watching = self.metrics.first_converged.is_none()
+        let joined = now >= self.cfg.join_spread.as_nanos() as u64;
+        let watching = (joined && self.metrics.first_converged.is_none())
             || (now >= self.last_fault && self.metrics.converged_after_faults.is_none());
         if watching && self.converged() {
-            self.metrics.first_converged.get_or_insert(now);
+            if joined {
+                self.metrics.first_converged.get_or_insert(now);
+            }
             if now >= self.last_fault {
                 self.metrics.converged_after_faults = Some(now);
             }
@@ -581,22 +690,38 @@ impl Sim {
             }
         }
         let fine = now >= self.last_fault && self.metrics.converged_after_faults.is_none();
-        let step = if fine { interval.min(100_000_000) } else { interval };
+        let step = if fine {
+            interval.min(100_000_000)
+        } else {
+            interval
+        };
         self.queue.push(now + step, Ev::Sample);
     }
 
     /// Whether every running node holds exactly the running set live.
     pub(crate) fn converged(&self) -> bool {
-        self.running.iter().all(|o| self.views.matches(o, &self.running))
+        self.running
+            .iter()
+            .all(|o| self.views.matches(o, &self.running))
     }
 
     fn record_views(&mut self) {
-        let mut counts: Vec<u32> = self.running.iter().map(|o| self.views.count(o) + 1).collect();
+        let mut counts: Vec<u32> = self
+            .running
+            .iter()
+            .map(|o| self.views.count(o) + 1)
+            .collect();
         counts.sort_unstable();
         let tracked = self
             .tracked
             .iter()
-            .map(|&o| if self.running.get(o) { self.views.count(o) + 1 } else { 0 })
+            .map(|&o| {
+                if self.running.get(o) {
+                    self.views.count(o) + 1
+                } else {
+                    0
+                }
+            })
             .collect();
         self.metrics.samples.push(crate::metrics::ViewSample {
             t: crate::metrics::secs(self.now),

@@ -94,19 +94,34 @@ fn fmt_num(v: f64) -> String {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders `chart` as a standalone SVG document.
 pub fn render(chart: &Chart) -> String {
-    let mut xs: Vec<f64> = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).collect();
-    let mut ys: Vec<f64> = chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).collect();
+    let mut xs: Vec<f64> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let mut ys: Vec<f64> = chart
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
     if let Some((_, band)) = &chart.band {
         xs.extend(band.iter().map(|b| b.0));
         ys.extend(band.iter().flat_map(|b| [b.1, b.2]));
     }
     ys.extend(chart.y_floor);
-    let finite = |v: &Vec<f64>| v.iter().copied().filter(|x| x.is_finite()).collect::<Vec<_>>();
+    let finite = |v: &Vec<f64>| {
+        v.iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect::<Vec<_>>()
+    };
     let (xs, ys) = (finite(&xs), finite(&ys));
     let mut svg = String::new();
     let _ = write!(
@@ -131,8 +146,14 @@ pub fn render(chart: &Chart) -> String {
         );
         return svg;
     }
-    let (mut x0, mut x1) = (xs.iter().copied().fold(f64::MAX, f64::min), xs.iter().copied().fold(f64::MIN, f64::max));
-    let (mut y0, mut y1) = (ys.iter().copied().fold(f64::MAX, f64::min), ys.iter().copied().fold(f64::MIN, f64::max));
+    let (mut x0, mut x1) = (
+        xs.iter().copied().fold(f64::MAX, f64::min),
+        xs.iter().copied().fold(f64::MIN, f64::max),
+    );
+    let (mut y0, mut y1) = (
+        ys.iter().copied().fold(f64::MAX, f64::min),
+        ys.iter().copied().fold(f64::MIN, f64::max),
+    );
     if x1 - x0 < 1e-9 {
         x0 -= 1.0;
         x1 += 1.0;
@@ -193,12 +214,21 @@ pub fn render(chart: &Chart) -> String {
     if let Some((label, band)) = &chart.band {
         let mut d = String::new();
         for (i, (x, _, hi)) in band.iter().enumerate() {
-            let _ = write!(d, "{}{:.1},{:.1} ", if i == 0 { "M" } else { "L" }, px(*x), py(*hi));
+            let _ = write!(
+                d,
+                "{}{:.1},{:.1} ",
+                if i == 0 { "M" } else { "L" },
+                px(*x),
+                py(*hi)
+            );
         }
         for (x, lo, _) in band.iter().rev() {
             let _ = write!(d, "L{:.1},{:.1} ", px(*x), py(*lo));
         }
-        let _ = write!(svg, r##"<path d="{d}Z" fill="#9ecae1" fill-opacity="0.45" stroke="none"/>"##);
+        let _ = write!(
+            svg,
+            r##"<path d="{d}Z" fill="#9ecae1" fill-opacity="0.45" stroke="none"/>"##
+        );
         legend.push((label.clone(), "#9ecae1", false, 8.0));
     }
     for s in &chart.series {
@@ -222,7 +252,11 @@ pub fn render(chart: &Chart) -> String {
             }
             prev = Some((x, y));
         }
-        let dash = if s.dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let dash = if s.dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = write!(
             svg,
             r#"<path d="{d}" fill="none" stroke="{}" stroke-width="{}" stroke-opacity="{}"{dash} stroke-linejoin="round"/>"#,
@@ -235,7 +269,11 @@ pub fn render(chart: &Chart) -> String {
     for (i, (label, color, dashed, width)) in legend.iter().enumerate() {
         let y = T + 16.0 + i as f64 * 18.0;
         let x = W - R - 230.0;
-        let dash = if *dashed { r#" stroke-dasharray="6 4""# } else { "" };
+        let dash = if *dashed {
+            r#" stroke-dasharray="6 4""#
+        } else {
+            ""
+        };
         let _ = write!(
             svg,
             r#"<line x1="{x}" y1="{y}" x2="{}" y2="{y}" stroke="{color}" stroke-width="{}"{dash}/><text x="{}" y="{}">{}</text>"#,
@@ -270,7 +308,10 @@ mod tests {
         let s = render(&chart);
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(s.contains("t&lt;1&gt;") && s.contains("<path"));
-        let empty = render(&Chart { empty_note: Some("nothing".into()), ..Chart::default() });
+        let empty = render(&Chart {
+            empty_note: Some("nothing".into()),
+            ..Chart::default()
+        });
         assert!(empty.contains("nothing"));
     }
 }

@@ -18,7 +18,7 @@ pub fn random_schedule(seed: u64, nodes: u32, duration: Duration) -> Builder {
     let stop = dur * 6 / 10;
     let ms = Duration::from_millis;
     let s = Duration::from_secs;
-    let mut at = |rng: &mut SimRng| s(rng.range(start, stop.saturating_sub(10)));
+    let at = |rng: &mut SimRng| s(rng.range(start, stop.saturating_sub(10)));
     let mut b = Builder::new()
         .seed(seed)
         .nodes(nodes)
@@ -32,10 +32,12 @@ pub fn random_schedule(seed: u64, nodes: u32, duration: Duration) -> Builder {
         b = b.reorder(0.05, ms(100));
     }
     let ids: Vec<u32> = (1..nodes).collect();
-    let mut pick = |rng: &mut SimRng, k: usize| rng.pick(&ids, k);
+    let pick = |rng: &mut SimRng, k: usize| rng.pick(&ids, k);
     if rng.chance(0.5) {
         let t = at(&mut rng);
-        b = b.loss_at(t, rng.range(1, 30) as f64 / 100.0).loss_at(t + s(rng.range(2, 20)), 0.0);
+        b = b
+            .loss_at(t, rng.range(1, 30) as f64 / 100.0)
+            .loss_at(t + s(rng.range(2, 20)), 0.0);
     }
     for _ in 0..rng.range(0, 2) {
         let n = pick(&mut rng, 1);
@@ -64,7 +66,9 @@ pub fn random_schedule(seed: u64, nodes: u32, duration: Duration) -> Builder {
     if rng.chance(0.3) {
         let n = pick(&mut rng, 1);
         let t = at(&mut rng);
-        b = b.slow(t, n.clone(), ms(rng.range(200, 1500))).slow(t + s(rng.range(5, 20)), n, ms(0));
+        b = b
+            .slow(t, n.clone(), ms(rng.range(200, 1500)))
+            .slow(t + s(rng.range(5, 20)), n, ms(0));
     }
     if rng.chance(0.3) {
         b = b.leave(at(&mut rng), pick(&mut rng, 1));
@@ -88,7 +92,9 @@ pub fn for_each_seed(
     for &seed in &seeds {
         if let Err(e) = check(seed) {
             eprintln!("seed {seed} FAILED: {e}");
-            eprintln!("  replay: SWIM_SEED={seed} cargo test -p swim-sim --test {test} -- --nocapture");
+            eprintln!(
+                "  replay: SWIM_SEED={seed} cargo test -p swim-sim --test {test} -- --nocapture"
+            );
             failed.push(seed);
         }
     }
