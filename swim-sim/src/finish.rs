@@ -3,7 +3,7 @@
 
 use crate::check::ViolationKind;
 use crate::metrics::{secs, Convergence, FalsePositives, Report};
-use crate::sim::{Sim, Status};
+use crate::sim::Sim;
 use crate::view::Bits;
 use crate::{node_id, NodeId};
 use std::time::Duration;
@@ -104,8 +104,10 @@ impl Sim {
                 .load(warm.min(end_s.saturating_sub(1)), end_s, period, faulty)
         };
         let heal = self.last_heal.unwrap_or(self.last_fault);
+        let at_end = self.converged();
         let convergence = Convergence {
-            converged: self.metrics.converged_after_faults.is_some(),
+            converged: self.metrics.converged_after_faults.is_some() && at_end,
+            converged_at_end: at_end,
             seconds_after_heal: self
                 .metrics
                 .converged_after_faults
@@ -123,12 +125,6 @@ impl Sim {
             suspicions += st.suspicions;
             refutations += st.refutations;
         }
-        let running_nodes = self
-            .nodes
-            .iter()
-            .filter(|s| s.status == Status::Running)
-            .count();
-        let _ = running_nodes;
         Report {
             nodes: self.nodes.len(),
             seed: self.cfg.seed,

@@ -173,6 +173,7 @@ pub fn report(r: &Report) -> Value {
             "convergence",
             Obj(vec![
                 ("converged", Bool(r.convergence.converged)),
+                ("converged_at_end", Bool(r.convergence.converged_at_end)),
                 (
                     "seconds_after_heal",
                     r.convergence.seconds_after_heal.into(),

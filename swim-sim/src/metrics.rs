@@ -171,8 +171,11 @@ pub struct Load {
 /// Convergence: every live node sees exactly the live set.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Convergence {
-    /// Converged after the last fault (sampled).
+    /// Converged after the last fault (sampled) and still converged at the
+    /// end of the run.
     pub converged: bool,
+    /// Every live node saw exactly the live set at the end of the run.
+    pub converged_at_end: bool,
     /// Seconds from the last heal (or, without a heal, the last fault) to
     /// convergence.
     pub seconds_after_heal: Option<f64>,

@@ -66,14 +66,19 @@ impl Report {
         let c = &self.convergence;
         let _ = writeln!(
             s,
-            "convergence  {} ({} after the last heal/fault; first agreement at {})",
+            "convergence  {} ({} after the last heal/fault; first agreement at {}){}",
             if c.converged {
                 "converged"
             } else {
                 "NOT converged"
             },
             opt(c.seconds_after_heal),
-            opt(c.first_converged_s)
+            opt(c.first_converged_s),
+            if c.converged_at_end {
+                ""
+            } else {
+                "; views still differ at the end"
+            }
         );
         let _ = writeln!(s, "invariants   {} violations", self.violations);
         for v in self.violation_list.iter().take(10) {

@@ -37,6 +37,9 @@ impl Series {
     }
 }
 
+/// A shaded band: its legend label and `(x, low, high)` points.
+pub type Band = (String, Vec<(f64, f64, f64)>);
+
 /// A chart.
 #[derive(Clone, Debug, Default)]
 pub struct Chart {
@@ -49,7 +52,7 @@ pub struct Chart {
     /// Lines, drawn in order.
     pub series: Vec<Series>,
     /// Shaded band `(x, low, high)` drawn under the lines, with its label.
-    pub band: Option<(String, Vec<(f64, f64, f64)>)>,
+    pub band: Option<Band>,
     /// Force the y axis to include this value (e.g. 0).
     pub y_floor: Option<f64>,
     /// Text shown when there is nothing to plot.
