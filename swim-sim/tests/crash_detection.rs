@@ -17,6 +17,7 @@ fn crash_run(seed: u64, nodes: u32) -> Report {
         .run()
 }
 
+/// Per-run checks: everything detected, no false positives, convergence.
 fn check(r: &Report) -> Result<(), String> {
     r.check()?;
     let d = &r.detection;
@@ -27,11 +28,9 @@ fn check(r: &Report) -> Result<(), String> {
             r.summary()
         ));
     }
-    let median = d.all_failed_median_s.unwrap_or(f64::INFINITY);
-    let max = d.all_failed_max_s.unwrap_or(f64::INFINITY);
-    if median > 5.0 || max > 10.0 {
+    if d.all_failed_max_s.unwrap_or(f64::INFINITY) > 10.0 {
         return Err(format!(
-            "detection too slow: median {median:.2} s, max {max:.2} s\n{}",
+            "a crash took over 10 s to reach every node\n{}",
             r.summary()
         ));
     }
@@ -47,9 +46,28 @@ fn check(r: &Report) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the seeds and checks the target over all their crashes
+/// together: median time until every live node reports Failed ≤ 5 s,
+/// max ≤ 10 s.
+fn detection_target(nodes: u32, seeds: std::ops::Range<u64>) {
+    let mut all = Vec::new();
+    for_each_seed("crash_detection", seeds, |seed| {
+        let r = crash_run(seed, nodes);
+        all.extend(r.detection.crashes.iter().filter_map(|c| c.all_failed_s));
+        check(&r)
+    });
+    all.sort_by(f64::total_cmp);
+    let median = all[all.len() / 2];
+    eprintln!("N={nodes}: Failed at every live node after {all:.2?} s (median {median:.2} s)");
+    assert!(
+        median <= 5.0,
+        "median detection {median:.2} s > 5 s over {all:.2?}"
+    );
+}
+
 #[test]
 fn one_percent_of_100_nodes_crash() {
-    for_each_seed("crash_detection", 0..3, |seed| check(&crash_run(seed, 100)));
+    detection_target(100, 0..7);
 }
 
 /// The N=1,000 target: `cargo test --release -p swim-sim --test crash_detection -- --ignored`.
