@@ -80,13 +80,20 @@ impl Sim {
                     .iter()
                     .filter(|&o| !self.views.matches(o, &self.running))
                     .collect();
-                let detail = format!(
-                    "{} of {} live nodes still disagree with the live set {:.1}s after the last fault (e.g. {:?})",
-                    off.len(),
-                    self.running_count,
-                    secs(end - self.last_fault),
-                    &off[..off.len().min(5)]
-                );
+                let bound = secs(within);
+                let detail = match self.metrics.converged_after_faults {
+                    Some(c) => format!(
+                        "live nodes agreed only {:.1} s after the last fault (bound {bound:.0} s)",
+                        secs(c - self.last_fault)
+                    ),
+                    None => format!(
+                        "{} of {} live nodes still disagree with the live set {:.1} s after the last fault (bound {bound:.0} s; e.g. {:?})",
+                        off.len(),
+                        self.running_count,
+                        secs(end - self.last_fault),
+                        &off[..off.len().min(5)]
+                    ),
+                };
                 let node = off.first().copied().unwrap_or(0);
                 self.checks
                     .report(end, node, ViolationKind::NotConverged, detail);

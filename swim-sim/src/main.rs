@@ -230,7 +230,12 @@ fn main() {
                 }
             }
             if report.violations > 0 {
-                eprintln!("invariant violations; replay with: {command_line} --seed {seed}");
+                let replay = if a.seed.is_some() {
+                    command_line.clone()
+                } else {
+                    format!("{command_line} --seed {seed}")
+                };
+                eprintln!("\ninvariant violations; replay with: {replay}");
             }
             report
         }
