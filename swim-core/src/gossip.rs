@@ -44,10 +44,12 @@ impl<A: Addr> Seen<A> {
 const MAX_SKIPS: usize = 8;
 
 impl<A: Addr> Swim<A> {
-    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉.
+    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉, and at
+    /// least 2λ (in a handful of nodes, λ sends to random members miss one
+    /// of them too often).
     pub(crate) fn retransmit_limit(&self) -> u32 {
         let n = self.table.counts().live() + 1;
-        let log = ((n + 1) as f64).log10().ceil().max(1.0) as u32;
+        let log = ((n + 1) as f64).log10().ceil().max(2.0) as u32;
         self.config.retransmit_mult.saturating_mul(log)
     }
 

@@ -288,6 +288,7 @@ impl<A: Addr> Swim<A> {
         self.tick_suspicions();
         self.tick_gossip();
         self.tick_join();
+        self.tick_paging();
         self.tick_sync();
         self.tick_reconnect();
         self.tick_reap();
