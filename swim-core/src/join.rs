@@ -238,7 +238,7 @@ impl<A: Addr> Swim<A> {
     }
 
     /// A table slot as a wire record.
-    fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
+    pub(crate) fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
         let kind = match s.state {
             State::Alive => UpdateKind::Alive {
                 meta: self.table.meta(&s.addr),

@@ -3,9 +3,11 @@
 
 use crate::member::overrides;
 use crate::node::MAX_INCARNATION_JUMP;
-use crate::suspicion::Timeouts;
+use crate::suspicion::{Due, Timeouts};
+use crate::wire::Body;
 use crate::wire::{Update, UpdateKind};
 use crate::{Addr, Event, State, Swim};
+use std::time::Duration;
 
 impl<A: Addr> Swim<A> {
     /// Queues an update for dissemination (replacing older news about the
@@ -56,6 +58,16 @@ impl<A: Addr> Swim<A> {
             return;
         }
         if !overrides(u.incarnation, state, cur.incarnation, cur.state) {
+            if u.incarnation < cur.incarnation
+                && state != State::Alive
+                && !self.updates.contains(&u.addr)
+            {
+                // The sender acts on old news (it missed a refutation): tell
+                // it, and whoever else missed it, what we know now.
+                let current = self.record(&cur);
+                self.enqueue(current);
+                return;
+            }
             // Same suspicion from another member: a Lifeguard confirmation.
             if let UpdateKind::Suspect { by } = u.kind {
                 if cur.state == State::Suspect
@@ -118,6 +130,9 @@ impl<A: Addr> Swim<A> {
                     .start(self.now, u.addr, u.incarnation, *by, t);
                 if cur.state != State::Suspect {
                     self.emit(Event::Suspected { member: u.addr });
+                    if *by != self.local {
+                        self.maybe_probe_urgently(u.addr);
+                    }
                 }
             }
             UpdateKind::Failed { .. } | UpdateKind::Left => {
@@ -221,12 +236,23 @@ impl<A: Addr> Swim<A> {
     }
 
     pub(crate) fn tick_suspicions(&mut self) {
-        while let Some((member, inc)) = self.suspicions.pop_due(self.now) {
+        let grace = if self.config.lifeguard_buddy {
+            self.scaled(self.config.probe_timeout)
+        } else {
+            Duration::ZERO
+        };
+        while let Some(due) = self.suspicions.pop_due(self.now, grace) {
+            let (Due::Check(member, inc) | Due::Expired(member, inc)) = due;
             let still = self
                 .table
                 .lookup(&member)
                 .is_some_and(|s| s.state == State::Suspect && s.incarnation == inc);
-            if still {
+            if still && matches!(due, Due::Check(..)) {
+                // Last chance: the ping carries the suspicion; a live
+                // suspect's ack carries its refutation.
+                let seq = self.next_seq();
+                self.send_packet(member, Body::Ping { seq }, usize::MAX);
+            } else if still {
                 let u = Update {
                     addr: member,
                     incarnation: inc,
