@@ -248,10 +248,8 @@ impl Config {
         if matches!(self.reconnect_interval, Some(d) if d.is_zero()) {
             return err("reconnect_interval", "must be > 0 when set");
         }
-        let max_suspicion = self.probe_interval.as_secs_f64()
-            * self.suspicion_mult
-            * self.suspicion_max_mult
-            * 5.0;
+        let max_suspicion =
+            self.probe_interval.as_secs_f64() * self.suspicion_mult * self.suspicion_max_mult * 5.0;
         if self.retention.as_secs_f64() < max_suspicion {
             return err(
                 "retention",
@@ -259,10 +257,7 @@ impl Config {
             );
         }
         if self.join_retry_initial.is_zero() || self.join_retry_max < self.join_retry_initial {
-            return err(
-                "join_retry_initial",
-                "must be > 0 and <= join_retry_max",
-            );
+            return err("join_retry_initial", "must be > 0 and <= join_retry_max");
         }
         if self.facilitator_members == 0 {
             return err("facilitator_members", "must be >= 1");

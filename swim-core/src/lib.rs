@@ -1,12 +1,24 @@
 //! swim-core: the SWIM + Lifeguard membership protocol as a pure state
 //! machine. (Docs being written.)
 
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod addr;
 mod config;
 mod event;
+mod gossip;
+mod hash;
+mod join;
+mod member;
+mod membership;
 mod node;
+mod probe;
+mod queue;
+mod rng;
+mod suspicion;
 pub mod wire;
 
 pub use addr::Addr;

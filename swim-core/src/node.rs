@@ -1,9 +1,20 @@
-//! The node: dispatches inputs to the protocol parts. (STUB API.)
+//! The node: state, public API, and datagram dispatch. The protocol parts
+//! live in their own files (`probe`, `membership`, `gossip`, `join`); this
+//! one only routes inputs to them.
 
-use crate::{Action, Addr, Config, ConfigError, State, Stats};
+use crate::hash::KeyedState;
+use crate::join::Joiner;
+use crate::member::Table;
+use crate::probe::Prober;
+use crate::queue::TxQueue;
+use crate::rng::Rng;
+use crate::suspicion::Suspicions;
+use crate::wire::{self, Body, Broadcast, Limits, Update, UpdateKind};
+use crate::{Action, Addr, Config, ConfigError, Event, State, Stats};
 use bytes::Bytes;
 use core::fmt;
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 /// A member as this node currently sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,74 +69,442 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Replies to a datagram are at most this many times its size (no
+/// amplification: QUIC's anti-amplification factor).
+pub(crate) const REPLY_FACTOR: usize = 3;
+
+/// Claims more than this far above a known incarnation are forged: honest
+/// incarnations grow by one per refutation (memberlist #358: one message at
+/// `u64::MAX` evicted a node for good).
+pub(crate) const MAX_INCARNATION_JUMP: u64 = 1 << 32;
+
 /// One cluster member's protocol state machine.
+///
+/// # Driving it
+///
+/// * **Inputs**: [`handle_datagram`](Self::handle_datagram) for every UDP
+///   datagram received, [`tick`](Self::tick) at or after
+///   [`next_deadline`](Self::next_deadline).
+/// * **Commands**: [`join`](Self::join), [`leave`](Self::leave),
+///   [`broadcast`](Self::broadcast), [`send_to`](Self::send_to),
+///   [`set_meta`](Self::set_meta).
+/// * **Outputs**: every input and command returns the [`Action`]s to
+///   perform, in order: datagrams to send and events to report. After any
+///   call, `next_deadline()` may have changed.
+/// * **Getters**: [`members`](Self::members), [`local`](Self::local),
+///   [`stats`](Self::stats), [`config`](Self::config).
+///
+/// `now` is always passed in; time that goes backwards is treated as the
+/// latest time seen. The same seed and the same inputs give the same
+/// outputs, bit for bit.
 pub struct Swim<A: Addr> {
-    local: A,
-    config: Config,
-    stats: Stats,
+    pub(crate) local: A,
+    pub(crate) config: Config,
+    pub(crate) limits: Limits,
+    pub(crate) rng: Rng,
+    pub(crate) stats: Stats,
+    pub(crate) incarnation: u64,
+    pub(crate) meta: Bytes,
+    pub(crate) left: bool,
+    pub(crate) epoch: Option<Instant>,
+    /// Virtual time: since `epoch` (the first input's `now`).
+    pub(crate) now: Duration,
+    pub(crate) table: Table<A>,
+    pub(crate) updates: TxQueue<A, Update<A>>,
+    pub(crate) broadcasts: TxQueue<(A, u64), Broadcast<A>>,
+    pub(crate) seen: crate::gossip::Seen<A>,
+    pub(crate) next_broadcast_id: u64,
+    pub(crate) suspicions: Suspicions<A>,
+    pub(crate) prober: Prober<A>,
+    pub(crate) joiner: Joiner<A>,
+    pub(crate) recent: VecDeque<A>,
+    pub(crate) tombstones: VecDeque<(Duration, A, u64)>,
+    pub(crate) next_gossip_at: Option<Duration>,
+    pub(crate) next_sync_at: Option<Duration>,
+    pub(crate) next_reconnect_at: Option<Duration>,
+    pub(crate) sync_cursor: u32,
+    pub(crate) seq: u32,
+    pub(crate) out: Vec<Action<A>>,
 }
 
 impl<A: Addr> Swim<A> {
     /// Creates a node at `local` with a validated `config`; `seed` drives
-    /// every random choice.
+    /// every random choice (give each node its own).
     pub fn new(local: A, config: Config, seed: u64) -> Result<Self, ConfigError> {
         config.validate()?;
-        let _ = seed;
-        Ok(Swim { local, config, stats: Stats::default() })
+        let mut rng = Rng::new(seed);
+        let hasher = KeyedState::new(rng.u64(), rng.u64());
+        let limits = Limits {
+            max_meta_size: config.max_meta_size,
+            max_payload_size: config.max_payload_size,
+            max_items: config.max_packet_size,
+        };
+        let seq = rng.u32();
+        Ok(Swim {
+            local,
+            limits,
+            stats: Stats::default(),
+            incarnation: 0,
+            meta: Bytes::new(),
+            left: false,
+            epoch: None,
+            now: Duration::ZERO,
+            table: Table::new(hasher),
+            updates: TxQueue::new(config.max_update_queue, hasher),
+            broadcasts: TxQueue::new(config.max_broadcast_queue, hasher),
+            seen: crate::gossip::Seen::new(config.broadcast_dedup_window, hasher),
+            next_broadcast_id: 0,
+            suspicions: Suspicions::new(),
+            prober: Prober::new(),
+            joiner: Joiner::new(),
+            recent: VecDeque::new(),
+            tombstones: VecDeque::new(),
+            next_gossip_at: None,
+            next_sync_at: None,
+            next_reconnect_at: None,
+            sync_cursor: 0,
+            seq,
+            out: Vec::new(),
+            rng,
+            config,
+        })
     }
-    /// Sets this node's metadata (announced with a new incarnation).
+
+    /// Sets this node's metadata, announced with a new incarnation.
     pub fn set_meta(&mut self, now: Instant, meta: Bytes) -> Result<Vec<Action<A>>, Error> {
-        let _ = (now, meta);
-        Ok(Vec::new())
+        if meta.len() > self.config.max_meta_size {
+            return Err(Error::MetaTooLarge {
+                size: meta.len(),
+                max: self.config.max_meta_size,
+            });
+        }
+        if self.left {
+            return Err(Error::Left);
+        }
+        self.enter(now);
+        if meta != self.meta {
+            self.meta = meta;
+            if self.epoch.is_some() {
+                self.incarnation = self.incarnation.saturating_add(1);
+                self.announce_self();
+            }
+        }
+        Ok(self.take())
     }
-    /// Starts joining through `seeds`, retrying with backoff until one answers.
+
+    /// Starts joining the cluster through `seeds`: a join request goes to
+    /// each, and is retried with exponential backoff until one answers.
+    /// Seeds equal to the local address are ignored; an empty list makes
+    /// this node the first member.
     pub fn join(&mut self, now: Instant, seeds: &[A]) -> Vec<Action<A>> {
-        let _ = (now, seeds);
-        Vec::new()
+        self.enter(now);
+        if !self.left {
+            self.start_join(seeds);
+        }
+        self.take()
     }
-    /// Handles one datagram from `from`.
+
+    /// Handles one datagram received from `from` (the UDP source address:
+    /// replies go there, never to an address written inside the message).
+    /// A datagram that does not decode changes nothing and is counted in
+    /// [`Stats::decode_errors`].
     pub fn handle_datagram(&mut self, now: Instant, from: A, bytes: &[u8]) -> Vec<Action<A>> {
-        let _ = (now, from, bytes);
-        Vec::new()
+        self.enter(now);
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += bytes.len() as u64;
+        if self.left || from == self.local {
+            self.stats.datagrams_dropped += 1;
+            return self.take();
+        }
+        let packet = match wire::decode::<A>(bytes, &self.limits) {
+            Ok(p) => p,
+            Err(_) => {
+                self.stats.decode_errors += 1;
+                return self.take();
+            }
+        };
+        let budget = self.reply_budget(bytes.len());
+        for u in &packet.updates {
+            self.apply_update(u);
+        }
+        for b in packet.broadcasts {
+            self.receive_broadcast(b);
+        }
+        match packet.body {
+            Body::Gossip => {}
+            Body::Ping { seq } => self.reply(from, Body::Ack { seq }, budget),
+            Body::Ack { seq } => self.on_ack(from, seq),
+            Body::Nack { seq } => self.on_nack(from, seq),
+            Body::PingReq { seq, target } => self.on_ping_req(from, seq, target, budget),
+            Body::Join { seq, cursor, .. } => self.on_join(from, seq, cursor, budget),
+            Body::Members {
+                seq,
+                flags,
+                cursor,
+                records,
+            } => self.on_members(from, seq, flags, cursor, &records, budget),
+            Body::User { payload } => {
+                self.emit(Event::Message {
+                    from,
+                    payload,
+                    broadcast: false,
+                });
+            }
+        }
+        self.take()
     }
-    /// Runs due timers.
+
+    /// Runs every timer due at `now`. Call it at or after
+    /// [`next_deadline`](Self::next_deadline); calling it early is harmless.
     pub fn tick(&mut self, now: Instant) -> Vec<Action<A>> {
-        let _ = now;
-        Vec::new()
+        self.enter(now);
+        if self.left {
+            return self.take();
+        }
+        self.tick_probe();
+        self.tick_relays();
+        self.tick_suspicions();
+        self.tick_gossip();
+        self.tick_join();
+        self.tick_sync();
+        self.tick_reconnect();
+        self.tick_reap();
+        self.take()
     }
-    /// When `tick` must next be called.
+
+    /// The earliest time `tick` has work to do; `None` when there is none
+    /// (before the first input, or after leaving).
     pub fn next_deadline(&self) -> Option<Instant> {
-        None
+        if self.left {
+            return None;
+        }
+        let epoch = self.epoch?;
+        let next = [
+            self.prober.next_deadline(),
+            self.relay_deadline(),
+            self.suspicions.next_deadline(),
+            self.next_gossip_at,
+            self.joiner.next_deadline(),
+            self.next_sync_at,
+            self.next_reconnect_at,
+            self.tombstones.front().map(|t| t.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(epoch + next)
     }
-    /// Leaves the cluster gracefully.
+
+    /// Leaves the cluster: announces `Left` (with a new incarnation) directly
+    /// to `Config::leave_fanout` members and stops probing and answering.
+    /// The returned datagrams are the whole notice: once they are sent, the
+    /// node may shut down. Members report it as left, not failed.
     pub fn leave(&mut self, now: Instant) -> Vec<Action<A>> {
-        let _ = now;
-        Vec::new()
+        self.enter(now);
+        if self.left {
+            return self.take();
+        }
+        self.incarnation = self.incarnation.saturating_add(1);
+        let notice = Update {
+            addr: self.local,
+            incarnation: self.incarnation,
+            kind: UpdateKind::Left,
+        };
+        self.enqueue(notice);
+        let targets = self.random_members(self.config.leave_fanout, None);
+        for to in targets {
+            self.send_packet(to, Body::Gossip, usize::MAX);
+        }
+        self.left = true;
+        self.take()
     }
-    /// Disseminates an application payload to every member.
+
+    /// Disseminates an application payload to every member (each receives
+    /// it once, as [`Event::Message`] with `broadcast: true`).
     pub fn broadcast(&mut self, now: Instant, payload: Bytes) -> Result<Vec<Action<A>>, Error> {
-        let _ = (now, payload);
-        Ok(Vec::new())
+        self.check_payload(&payload)?;
+        self.enter(now);
+        let id = self.next_broadcast_id;
+        self.next_broadcast_id += 1;
+        self.seen.insert((self.local, id));
+        let b = Broadcast {
+            origin: self.local,
+            id,
+            payload,
+        };
+        if self.broadcasts.push((b.origin, b.id), b) {
+            self.stats.broadcast_queue_drops += 1;
+        }
+        self.gossip_round();
+        Ok(self.take())
     }
-    /// Sends an application payload to one member.
-    pub fn send_to(&mut self, now: Instant, member: A, payload: Bytes) -> Result<Vec<Action<A>>, Error> {
-        let _ = (now, member, payload);
-        Ok(Vec::new())
+
+    /// Sends an application payload to one live member (delivered at most
+    /// once, as [`Event::Message`] with `broadcast: false`; not retried).
+    pub fn send_to(
+        &mut self,
+        now: Instant,
+        member: A,
+        payload: Bytes,
+    ) -> Result<Vec<Action<A>>, Error> {
+        self.check_payload(&payload)?;
+        self.enter(now);
+        let live = self
+            .table
+            .lookup(&member)
+            .is_some_and(|s| matches!(s.state, State::Alive | State::Suspect));
+        if !live {
+            return Err(Error::UnknownMember);
+        }
+        self.send_packet(member, Body::User { payload }, usize::MAX);
+        Ok(self.take())
     }
-    /// Every known member except this node, in address order.
+
+    /// Every known member except this node (all states, tombstones of failed
+    /// and left members included until reaped), in address order.
     pub fn members(&self) -> impl Iterator<Item = Member<A>> + '_ {
-        core::iter::empty()
+        let mut all: Vec<_> = self.table.iter().map(|(_, s)| *s).collect();
+        all.sort_unstable_by(|a, b| a.addr.cmp(&b.addr));
+        all.into_iter().map(move |s| Member {
+            addr: s.addr,
+            incarnation: s.incarnation,
+            state: s.state,
+            meta: self.table.meta(&s.addr),
+        })
     }
-    /// This node as the cluster should see it.
+
+    /// One member's current view, if known.
+    pub fn member(&self, addr: &A) -> Option<Member<A>> {
+        self.table.lookup(addr).map(|s| Member {
+            addr: s.addr,
+            incarnation: s.incarnation,
+            state: s.state,
+            meta: self.table.meta(&s.addr),
+        })
+    }
+
+    /// Number of members (other than this node) currently Alive or Suspect.
+    pub fn live_members(&self) -> usize {
+        self.table.counts().live()
+    }
+
+    /// This node as it announces itself.
     pub fn local(&self) -> Member<A> {
-        Member { addr: self.local, incarnation: 0, state: State::Alive, meta: Bytes::new() }
+        Member {
+            addr: self.local,
+            incarnation: self.incarnation,
+            state: if self.left { State::Left } else { State::Alive },
+            meta: self.meta.clone(),
+        }
     }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The Lifeguard local health score (0 = healthy; timers are scaled by
+    /// score + 1).
+    pub fn health_score(&self) -> u32 {
+        self.prober.awareness
+    }
+
+    // ----- internals shared by the protocol parts -----
+
+    fn enter(&mut self, now: Instant) {
+        match self.epoch {
+            None => {
+                self.epoch = Some(now);
+                self.now = Duration::ZERO;
+                self.start_timers();
+            }
+            Some(epoch) => {
+                let t = now.saturating_duration_since(epoch);
+                if t > self.now {
+                    self.now = t;
+                }
+            }
+        }
+    }
+
+    fn start_timers(&mut self) {
+        let now = self.now;
+        let jitter = self.jitter(self.config.probe_interval);
+        self.prober.next_at = Some(now + jitter);
+        if let Some(i) = self.config.sync_interval {
+            let j = self.jitter(i);
+            self.next_sync_at = Some(now + i / 2 + j);
+        }
+        if let Some(i) = self.config.reconnect_interval {
+            let j = self.jitter(i);
+            self.next_reconnect_at = Some(now + j);
+        }
+    }
+
+    /// A uniformly random duration in `[0, d)`.
+    pub(crate) fn jitter(&mut self, d: Duration) -> Duration {
+        d.mul_f64(self.rng.unit())
+    }
+
+    fn take(&mut self) -> Vec<Action<A>> {
+        core::mem::take(&mut self.out)
+    }
+
+    fn check_payload(&self, payload: &Bytes) -> Result<(), Error> {
+        if self.left {
+            return Err(Error::Left);
+        }
+        if payload.len() > self.config.max_payload_size {
+            return Err(Error::PayloadTooLarge {
+                size: payload.len(),
+                max: self.config.max_payload_size,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn emit(&mut self, e: Event<A>) {
+        self.out.push(Action::Event(e));
+    }
+
+    pub(crate) fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Time of the last change, for the table: deciseconds since the epoch.
+    pub(crate) fn stamp(&self) -> u32 {
+        u32::try_from(self.now.as_millis() / 100).unwrap_or(u32::MAX)
+    }
+
+    /// Largest reply to a datagram of `len` bytes.
+    fn reply_budget(&self, len: usize) -> usize {
+        len.saturating_mul(REPLY_FACTOR)
+    }
+
+    fn reply(&mut self, to: A, body: Body<A>, budget: usize) {
+        self.send_packet(to, body, budget);
+    }
+
+    /// This node's own `Alive` update.
+    pub(crate) fn self_update(&self) -> Update<A> {
+        Update {
+            addr: self.local,
+            incarnation: self.incarnation,
+            kind: UpdateKind::Alive {
+                meta: self.meta.clone(),
+            },
+        }
+    }
+
+    /// Queues this node's current `Alive` for dissemination.
+    pub(crate) fn announce_self(&mut self) {
+        let u = self.self_update();
+        self.enqueue(u);
     }
 }

@@ -55,13 +55,22 @@ pub enum Body<A> {
     Join {
         /// Request number, echoed in the `Members` replies.
         seq: u32,
+        /// Where in the seed's table to continue (0 for the first request;
+        /// then the `cursor` of the previous `Members` reply).
+        cursor: u32,
+        /// Zero bytes the request is padded with, so that the reply (at
+        /// most three times the request's size: no amplification) can carry
+        /// a full datagram of members.
+        pad: u16,
     },
     /// A slice of a membership table: a join reply or a push-pull state sync.
     Members {
         /// The request this answers (0 for an unsolicited sync request).
         seq: u32,
-        /// What the records are for (see the `MembersFlags` constants).
+        /// What the records are for (see the `MEMBERS_*` constants).
         flags: u8,
+        /// Where the next page starts, when `MEMBERS_MORE` is set.
+        cursor: u32,
         /// Member records, one per member.
         records: Vec<Update<A>>,
     },

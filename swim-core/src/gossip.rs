@@ -1,0 +1,222 @@
+//! Dissemination: packing piggybacked updates and broadcasts into every
+//! datagram, dedicated gossip rounds, and application broadcasts.
+
+use crate::hash::{KeyedState, Map};
+use crate::queue::Offer;
+use crate::wire::{Body, Broadcast, PacketBuilder, Update, UpdateKind};
+use crate::{Action, Addr, Event, State, Swim};
+use std::collections::VecDeque;
+
+/// Remembers the last `window` broadcast ids so each is delivered once.
+pub(crate) struct Seen<A> {
+    set: Map<(A, u64), ()>,
+    order: VecDeque<(A, u64)>,
+    window: usize,
+}
+
+impl<A: Addr> Seen<A> {
+    pub(crate) fn new(window: usize, hasher: KeyedState) -> Self {
+        Seen {
+            set: Map::with_hasher(hasher),
+            order: VecDeque::new(),
+            window,
+        }
+    }
+
+    /// Records `id`; `false` if it was seen already.
+    pub(crate) fn insert(&mut self, id: (A, u64)) -> bool {
+        if self.set.contains_key(&id) {
+            return false;
+        }
+        self.set.insert(id, ());
+        self.order.push_back(id);
+        while self.order.len() > self.window {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        true
+    }
+}
+
+/// Items that did not fit are passed over this many times per packet.
+const MAX_SKIPS: usize = 8;
+
+impl<A: Addr> Swim<A> {
+    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉.
+    pub(crate) fn retransmit_limit(&self) -> u32 {
+        let n = self.table.counts().live() + 1;
+        let log = ((n + 1) as f64).log10().ceil().max(1.0) as u32;
+        self.config.retransmit_mult.saturating_mul(log)
+    }
+
+    /// Largest datagram this node emits.
+    pub(crate) fn max_datagram(&self) -> usize {
+        self.config.max_packet_size
+    }
+
+    /// Builds a datagram to `to` with `body`, piggybacks what fits within
+    /// `budget` bytes (and `max_packet_size`), and emits it.
+    pub(crate) fn send_packet(&mut self, to: A, body: Body<A>, budget: usize) {
+        let max = self.max_datagram().min(budget);
+        let Some(mut b) = PacketBuilder::new(&body, max) else {
+            // The body alone exceeds the budget (a tiny request asking for
+            // a large answer): send nothing rather than amplify.
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        self.piggyback(&mut b, to);
+        let payload = b.finish();
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        self.out.push(Action::Send { to, payload });
+    }
+
+    /// Fills a packet: first what `to` must hear about itself (Lifeguard
+    /// buddy system: its suspicion; healing: its failure), then queued
+    /// updates least-sent first with a guaranteed share for broadcasts.
+    /// Returns how many items went in.
+    pub(crate) fn piggyback(&mut self, b: &mut PacketBuilder<A>, to: A) -> usize {
+        let mut count = 0;
+        if let Some(s) = self.table.lookup(&to).copied() {
+            let kind = match s.state {
+                State::Suspect if self.config.lifeguard_buddy => {
+                    Some(UpdateKind::Suspect { by: self.local })
+                }
+                State::Failed => Some(UpdateKind::Failed { by: self.local }),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                if b.push_update(&Update {
+                    addr: to,
+                    incarnation: s.incarnation,
+                    kind,
+                }) {
+                    count += 1;
+                }
+            }
+        }
+        let limit = self.retransmit_limit();
+        let share = usize::from(self.config.broadcast_share_percent);
+        let reserve = if self.broadcasts.is_empty() || self.updates.is_empty() {
+            0
+        } else {
+            b.remaining() * share / 100
+        };
+        // Broadcasts first, up to their guaranteed share while updates wait.
+        let mut taken_bc: Vec<(A, u64)> = Vec::new();
+        if !self.broadcasts.is_empty() {
+            let cap = if reserve > 0 { reserve } else { usize::MAX };
+            let start = b.remaining();
+            self.broadcasts.select(limit, MAX_SKIPS, |bc| {
+                let used = start - b.remaining();
+                if used >= cap {
+                    return Offer::Stop;
+                }
+                if crate::wire::broadcast_len(bc) > cap - used {
+                    return Offer::Skipped;
+                }
+                if b.push_broadcast(bc) {
+                    taken_bc.push((bc.origin, bc.id));
+                    Offer::Taken
+                } else {
+                    Offer::Skipped
+                }
+            });
+            count += taken_bc.len();
+        }
+        if !self.updates.is_empty() {
+            self.updates.select(limit, MAX_SKIPS, |u| {
+                if b.remaining() < 4 {
+                    return Offer::Stop;
+                }
+                if u.addr == to
+                    && !matches!(u.kind, UpdateKind::Alive { .. })
+                    && self
+                        .table
+                        .lookup(&to)
+                        .is_some_and(|s| s.state != State::Alive)
+                {
+                    // Already told it above.
+                    return Offer::Skipped;
+                }
+                if b.push_update(u) {
+                    count += 1;
+                    Offer::Taken
+                } else {
+                    Offer::Skipped
+                }
+            });
+        }
+        // Space the updates left: more broadcasts.
+        if reserve > 0 && b.remaining() > 4 {
+            let mut more = 0;
+            self.broadcasts.select(limit, MAX_SKIPS, |bc| {
+                if taken_bc.contains(&(bc.origin, bc.id)) {
+                    return Offer::Skipped;
+                }
+                if b.push_broadcast(bc) {
+                    more += 1;
+                    Offer::Taken
+                } else {
+                    Offer::Skipped
+                }
+            });
+            count += more;
+        }
+        count
+    }
+
+    /// Arms the dedicated-gossip timer if anything is queued.
+    pub(crate) fn arm_gossip(&mut self) {
+        if self.next_gossip_at.is_none() && self.config.gossip_fanout > 0 {
+            self.next_gossip_at = Some(self.now + self.config.gossip_interval);
+        }
+    }
+
+    pub(crate) fn tick_gossip(&mut self) {
+        if self.next_gossip_at.is_some_and(|t| self.now >= t) {
+            self.next_gossip_at = None;
+            self.gossip_round();
+        }
+    }
+
+    /// Sends queued news to `gossip_fanout` random members.
+    pub(crate) fn gossip_round(&mut self) {
+        if self.updates.is_empty() && self.broadcasts.is_empty() {
+            return;
+        }
+        let targets = self.random_members(self.config.gossip_fanout, None);
+        for to in targets {
+            let Some(mut b) = PacketBuilder::new(&Body::Gossip, self.max_datagram()) else {
+                return;
+            };
+            if self.piggyback(&mut b, to) == 0 {
+                continue;
+            }
+            let payload = b.finish();
+            self.stats.datagrams_sent += 1;
+            self.stats.bytes_sent += payload.len() as u64;
+            self.out.push(Action::Send { to, payload });
+        }
+        if !(self.updates.is_empty() && self.broadcasts.is_empty()) {
+            self.arm_gossip();
+        }
+    }
+
+    /// A broadcast arrived: deliver it once, and pass it on.
+    pub(crate) fn receive_broadcast(&mut self, b: Broadcast<A>) {
+        if b.origin == self.local || !self.seen.insert((b.origin, b.id)) {
+            return;
+        }
+        self.emit(Event::Message {
+            from: b.origin,
+            payload: b.payload.clone(),
+            broadcast: true,
+        });
+        if self.broadcasts.push((b.origin, b.id), b) {
+            self.stats.broadcast_queue_drops += 1;
+        }
+        self.arm_gossip();
+    }
+}

@@ -1,0 +1,321 @@
+//! Joining (with retries and paged member lists), the facilitator role,
+//! push-pull state sync, and healing (re-probing failed members, re-joining
+//! through the seeds when isolated).
+
+use crate::wire::{
+    Body, PacketBuilder, Update, UpdateKind, MEMBERS_JOIN_REPLY, MEMBERS_MORE, MEMBERS_SYNC_REPLY,
+    MEMBERS_SYNC_REQUEST,
+};
+use crate::{Action, Addr, State, Swim};
+use std::time::Duration;
+
+/// Virtual time since the node's epoch.
+type Time = Duration;
+
+/// Largest page a periodic sync sends, in bytes: keeps anti-entropy cheap
+/// (a few bytes per member per period) whatever the cluster size.
+const SYNC_PAGE: usize = 512;
+
+/// Join progress.
+pub(crate) struct Joiner<A> {
+    pub(crate) seeds: Vec<A>,
+    /// In flight: (request seq, attempt number, next retry).
+    attempt: Option<(u32, u32, Time)>,
+    /// The last join this node started: its `MORE` pages are followed.
+    last_seq: Option<u32>,
+}
+
+impl<A: Addr> Joiner<A> {
+    pub(crate) fn new() -> Self {
+        Joiner {
+            seeds: Vec::new(),
+            attempt: None,
+            last_seq: None,
+        }
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Time> {
+        self.attempt.map(|a| a.2)
+    }
+
+    pub(crate) fn in_progress(&self) -> bool {
+        self.attempt.is_some()
+    }
+}
+
+impl<A: Addr> Swim<A> {
+    pub(crate) fn start_join(&mut self, seeds: &[A]) {
+        let mut list: Vec<A> = seeds.iter().copied().filter(|s| *s != self.local).collect();
+        list.sort_unstable();
+        list.dedup();
+        self.joiner.seeds = list;
+        if self.joiner.seeds.is_empty() {
+            return;
+        }
+        let seq = self.next_seq();
+        self.joiner.last_seq = Some(seq);
+        self.send_joins(seq, 0);
+    }
+
+    fn send_joins(&mut self, seq: u32, attempt: u32) {
+        let backoff = self
+            .config
+            .join_retry_initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.config.join_retry_max);
+        let jitter = self.jitter(backoff / 4);
+        self.joiner.attempt = Some((seq, attempt, self.now + backoff + jitter));
+        let seeds = self.joiner.seeds.clone();
+        for seed in seeds {
+            self.send_join(seed, seq, 0);
+        }
+    }
+
+    /// A join request, padded so the reply can be a full datagram.
+    fn send_join(&mut self, to: A, seq: u32, cursor: u32) {
+        self.stats.joins_sent += 1;
+        let me = self.self_update();
+        let max = self.max_datagram();
+        let probe = Body::Join {
+            seq,
+            cursor,
+            pad: 0,
+        };
+        let Some(mut b) = PacketBuilder::new(&probe, max) else {
+            return;
+        };
+        b.push_update(&me);
+        let room = b.remaining().saturating_sub(4);
+        let pad = u16::try_from(room).unwrap_or(u16::MAX);
+        let body = Body::Join { seq, cursor, pad };
+        let b = PacketBuilder::new(&body, max).or_else(|| PacketBuilder::new(&probe, max));
+        let Some(mut b) = b else { return };
+        b.push_update(&me);
+        let payload = b.finish();
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        self.out.push(Action::Send { to, payload });
+    }
+
+    pub(crate) fn tick_join(&mut self) {
+        let Some((seq, attempt, at)) = self.joiner.attempt else {
+            return;
+        };
+        if self.now < at {
+            return;
+        }
+        self.send_joins(seq, attempt.saturating_add(1));
+    }
+
+    /// Seed side: answer with one page of members (the facilitator: the
+    /// most recently joined only), at most `budget` bytes.
+    pub(crate) fn on_join(&mut self, from: A, seq: u32, cursor: u32, budget: usize) {
+        let max = self.max_datagram().min(budget);
+        let body = Body::Members {
+            seq,
+            flags: MEMBERS_JOIN_REPLY,
+            cursor: 0,
+            records: Vec::new(),
+        };
+        let Some(mut b) = PacketBuilder::new(&body, max) else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        if cursor == 0 {
+            b.push_record(&self.self_update());
+            // A restarted joiner learns what the cluster remembers of it.
+            if let Some(s) = self.table.lookup(&from).copied() {
+                b.push_record(&self.record(&s));
+            }
+        }
+        let next = if self.config.facilitator {
+            let recent: Vec<A> = self.recent.iter().rev().copied().collect();
+            for a in recent {
+                if a == from {
+                    continue;
+                }
+                if let Some(s) = self.table.lookup(&a).copied() {
+                    if matches!(s.state, State::Alive | State::Suspect)
+                        && !b.push_record(&self.record(&s))
+                    {
+                        break;
+                    }
+                }
+            }
+            None
+        } else {
+            self.fill_page(&mut b, cursor, Some(from), true)
+        };
+        if let Some(next) = next {
+            b.set_members_flags(MEMBERS_JOIN_REPLY | MEMBERS_MORE);
+            b.set_members_cursor(next);
+        }
+        let payload = b.finish();
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        self.out.push(Action::Send { to: from, payload });
+    }
+
+    /// Adds records from slot position `cursor` on; returns where to go on
+    /// if the page filled up before the table ended.
+    fn fill_page(
+        &self,
+        b: &mut PacketBuilder<A>,
+        cursor: u32,
+        skip: Option<A>,
+        live_only: bool,
+    ) -> Option<u32> {
+        let end = self.table.capacity_slots();
+        let mut pos = cursor as usize;
+        while pos < end {
+            if let Some(s) = self.table.slot_at(pos) {
+                let wanted = !live_only || matches!(s.state, State::Alive | State::Suspect);
+                if wanted && Some(s.addr) != skip && !b.push_record(&self.record(s)) {
+                    return u32::try_from(pos).ok();
+                }
+            }
+            pos += 1;
+        }
+        None
+    }
+
+    /// A table slot as a wire record.
+    fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
+        let kind = match s.state {
+            State::Alive => UpdateKind::Alive {
+                meta: self.table.meta(&s.addr),
+            },
+            State::Suspect => UpdateKind::Suspect { by: self.local },
+            State::Failed => UpdateKind::Failed { by: self.local },
+            State::Left => UpdateKind::Left,
+        };
+        Update {
+            addr: s.addr,
+            incarnation: s.incarnation,
+            kind,
+        }
+    }
+
+    pub(crate) fn on_members(
+        &mut self,
+        from: A,
+        seq: u32,
+        flags: u8,
+        cursor: u32,
+        records: &[Update<A>],
+        budget: usize,
+    ) {
+        for r in records {
+            self.apply_update(r);
+        }
+        if flags & MEMBERS_JOIN_REPLY != 0 {
+            let ours = self.joiner.last_seq == Some(seq);
+            if ours {
+                self.joiner.attempt = None;
+                if flags & MEMBERS_MORE != 0 {
+                    self.send_join(from, seq, cursor);
+                }
+            }
+        }
+        if flags & MEMBERS_SYNC_REQUEST != 0 {
+            self.send_sync(from, seq, MEMBERS_SYNC_REPLY, budget);
+        }
+    }
+
+    /// One page of our table, from the rotating sync cursor.
+    fn send_sync(&mut self, to: A, seq: u32, flags: u8, budget: usize) {
+        let max = self.max_datagram().min(budget).min(SYNC_PAGE);
+        let body = Body::Members {
+            seq,
+            flags,
+            cursor: 0,
+            records: Vec::new(),
+        };
+        let Some(mut b) = PacketBuilder::new(&body, max) else {
+            self.stats.datagrams_dropped += 1;
+            return;
+        };
+        b.push_record(&self.self_update());
+        let next = self.fill_page(&mut b, self.sync_cursor, Some(to), false);
+        self.sync_cursor = next.unwrap_or(0);
+        let payload = b.finish();
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        self.out.push(Action::Send { to, payload });
+    }
+
+    pub(crate) fn tick_sync(&mut self) {
+        let Some(interval) = self.config.sync_interval else {
+            return;
+        };
+        if !self.next_sync_at.is_some_and(|t| self.now >= t) {
+            return;
+        }
+        let n = self.table.counts().live() + 1;
+        // Larger clusters sync less often (memberlist's push-pull scale).
+        let scale = if n > 32 {
+            (n as f64 / 32.0).log2().ceil() + 1.0
+        } else {
+            1.0
+        };
+        let next = interval.mul_f64(scale);
+        let j = self.jitter(next / 4);
+        self.next_sync_at = Some(self.now + next + j);
+        if let Some(&to) = self.random_members(1, None).first() {
+            self.stats.syncs += 1;
+            let seq = self.next_seq();
+            self.send_sync(to, seq, MEMBERS_SYNC_REQUEST, usize::MAX);
+        }
+    }
+
+    /// Healing: ping one random Failed member (the ping carries its failure,
+    /// so a live one refutes in its ack), with a probability that keeps the
+    /// cluster-wide rate about one ping per failed member per interval; and
+    /// re-join through the seeds when no other member is alive.
+    pub(crate) fn tick_reconnect(&mut self) {
+        let Some(interval) = self.config.reconnect_interval else {
+            return;
+        };
+        if !self.next_reconnect_at.is_some_and(|t| self.now >= t) {
+            return;
+        }
+        let j = self.jitter(interval / 2);
+        self.next_reconnect_at = Some(self.now + interval + j);
+        let counts = self.table.counts();
+        if counts.live() == 0 && !self.joiner.seeds.is_empty() && !self.joiner.in_progress() {
+            let seeds = self.joiner.seeds.clone();
+            self.start_join(&seeds);
+        }
+        if counts.failed == 0 {
+            return;
+        }
+        let p = counts.failed as f64 / counts.live().max(1) as f64;
+        if self.rng.unit() >= p {
+            return;
+        }
+        if let Some(target) = self.random_failed() {
+            let seq = self.next_seq();
+            self.send_packet(target, Body::Ping { seq }, usize::MAX);
+        }
+    }
+
+    fn random_failed(&mut self) -> Option<A> {
+        let slots = self.table.capacity_slots();
+        for _ in 0..32 {
+            let pos = self.rng.below(slots);
+            if let Some(s) = self.table.slot_at(pos) {
+                if s.state == State::Failed {
+                    return Some(s.addr);
+                }
+            }
+        }
+        let failed: Vec<A> = self
+            .table
+            .iter()
+            .filter(|(_, s)| s.state == State::Failed)
+            .map(|(_, s)| s.addr)
+            .collect();
+        let i = self.rng.below(failed.len());
+        failed.get(i).copied()
+    }
+}

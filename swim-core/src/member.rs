@@ -1,0 +1,283 @@
+//! The membership table: one compact slot per known member, an O(1) address
+//! index, metadata on the side, and the precedence rules.
+
+use crate::hash::KeyedState;
+use crate::wire::State;
+use crate::Addr;
+use bytes::Bytes;
+use core::hash::BuildHasher;
+use hashbrown::HashTable;
+use std::collections::BTreeMap;
+
+/// Slot index in the table. Stable for a member's lifetime in the table.
+pub(crate) type SlotId = u32;
+
+/// One member, 24 bytes with a 6-byte address. Metadata lives in a side map
+/// (most members have none, and the table must stay small: ≤ 48 bytes per
+/// member all structures included).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot<A> {
+    pub(crate) addr: A,
+    pub(crate) incarnation: u64,
+    pub(crate) state: State,
+    /// `false`: the slot is free (on the free list).
+    pub(crate) used: bool,
+    /// Time of the last change, in deciseconds since the node's epoch
+    /// (saturating; 13 years fit).
+    pub(crate) changed: u32,
+}
+
+/// Rank for precedence at equal incarnation.
+pub(crate) fn rank(s: State) -> u8 {
+    match s {
+        State::Alive => 0,
+        State::Suspect => 1,
+        State::Failed => 2,
+        State::Left => 3,
+    }
+}
+
+/// Does a claim `(inc, state)` override what we hold `(cur_inc, cur)`?
+///
+/// Higher incarnation wins; at equal incarnation the higher rank wins
+/// (Alive < Suspect < Failed < Left). Equal claims do not override.
+pub(crate) fn overrides(inc: u64, state: State, cur_inc: u64, cur: State) -> bool {
+    inc > cur_inc || (inc == cur_inc && rank(state) > rank(cur))
+}
+
+/// Counts by state (occupied slots only).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Counts {
+    pub(crate) alive: usize,
+    pub(crate) suspect: usize,
+    pub(crate) failed: usize,
+    pub(crate) left: usize,
+}
+
+impl Counts {
+    fn slot(&mut self, s: State) -> &mut usize {
+        match s {
+            State::Alive => &mut self.alive,
+            State::Suspect => &mut self.suspect,
+            State::Failed => &mut self.failed,
+            State::Left => &mut self.left,
+        }
+    }
+    /// Alive + Suspect.
+    pub(crate) fn live(&self) -> usize {
+        self.alive + self.suspect
+    }
+    pub(crate) fn total(&self) -> usize {
+        self.alive + self.suspect + self.failed + self.left
+    }
+}
+
+/// The table of every member except the local node.
+pub(crate) struct Table<A> {
+    slots: Vec<Slot<A>>,
+    free: Vec<SlotId>,
+    index: HashTable<SlotId>,
+    hasher: KeyedState,
+    meta: BTreeMap<A, Bytes>,
+    counts: Counts,
+}
+
+impl<A: Addr> Table<A> {
+    pub(crate) fn new(hasher: KeyedState) -> Self {
+        Table {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher,
+            meta: BTreeMap::new(),
+            counts: Counts::default(),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// Number of slot positions (used or free): the range of `slot_at`.
+    pub(crate) fn capacity_slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub(crate) fn find(&self, addr: &A) -> Option<SlotId> {
+        let hash = self.hasher.hash_one(addr);
+        let slots = &self.slots;
+        self.index
+            .find(hash, |&id| {
+                slots.get(id as usize).is_some_and(|s| s.addr == *addr)
+            })
+            .copied()
+    }
+
+    pub(crate) fn get(&self, id: SlotId) -> Option<&Slot<A>> {
+        self.slots.get(id as usize).filter(|s| s.used)
+    }
+
+    pub(crate) fn lookup(&self, addr: &A) -> Option<&Slot<A>> {
+        self.find(addr).and_then(|id| self.get(id))
+    }
+
+    /// Slot at a raw position, used or not (for random sampling).
+    pub(crate) fn slot_at(&self, pos: usize) -> Option<&Slot<A>> {
+        self.slots.get(pos).filter(|s| s.used)
+    }
+
+    /// Inserts a new member. The caller checks `max_members` and that the
+    /// address is not present.
+    pub(crate) fn insert(&mut self, addr: A, incarnation: u64, state: State, now: u32) -> SlotId {
+        let slot = Slot {
+            addr,
+            incarnation,
+            state,
+            used: true,
+            changed: now,
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(s) = self.slots.get_mut(id as usize) {
+                    *s = slot;
+                }
+                id
+            }
+            None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // Grow by a quarter, not double: the table is the
+                    // dominant per-member cost.
+                    let extra = (self.slots.len() / 4).max(16);
+                    self.slots.reserve_exact(extra);
+                }
+                self.slots.push(slot);
+                (self.slots.len() - 1) as SlotId
+            }
+        };
+        let hash = self.hasher.hash_one(addr);
+        let slots = &self.slots;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, id, |&other| {
+            slots
+                .get(other as usize)
+                .map_or(0, |s| hasher.hash_one(s.addr))
+        });
+        *self.counts.slot(state) += 1;
+        id
+    }
+
+    /// Changes a member's incarnation and state.
+    pub(crate) fn set(&mut self, id: SlotId, incarnation: u64, state: State, now: u32) {
+        if let Some(s) = self.slots.get_mut(id as usize).filter(|s| s.used) {
+            *self.counts.slot(s.state) -= 1;
+            *self.counts.slot(state) += 1;
+            s.incarnation = incarnation;
+            s.state = state;
+            s.changed = now;
+        }
+    }
+
+    /// Forgets a member entirely.
+    pub(crate) fn remove(&mut self, id: SlotId) {
+        let Some(s) = self.slots.get_mut(id as usize).filter(|s| s.used) else {
+            return;
+        };
+        s.used = false;
+        let addr = s.addr;
+        let state = s.state;
+        *self.counts.slot(state) -= 1;
+        let hash = self.hasher.hash_one(addr);
+        if let Ok(entry) = self.index.find_entry(hash, |&other| other == id) {
+            entry.remove();
+        }
+        self.meta.remove(&addr);
+        self.free.push(id);
+    }
+
+    pub(crate) fn meta(&self, addr: &A) -> Bytes {
+        self.meta.get(addr).cloned().unwrap_or_default()
+    }
+
+    /// Sets metadata; returns whether it changed.
+    pub(crate) fn set_meta(&mut self, addr: A, meta: &Bytes) -> bool {
+        if meta.is_empty() {
+            return self.meta.remove(&addr).is_some();
+        }
+        match self.meta.get(&addr) {
+            Some(old) if old == meta => false,
+            _ => {
+                self.meta.insert(addr, meta.clone());
+                true
+            }
+        }
+    }
+
+    /// Every used slot, in slot order (deterministic; callers that promise
+    /// address order sort).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SlotId, &Slot<A>)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.used)
+            .map(|(i, s)| (i as SlotId, s))
+    }
+
+    /// Heap bytes held by the table's structures (metadata payloads aside).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * core::mem::size_of::<Slot<A>>()
+            + self.free.capacity() * core::mem::size_of::<SlotId>()
+            + self.index.allocation_size()
+            + self.meta.len() * (core::mem::size_of::<A>() + core::mem::size_of::<Bytes>() + 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddrV4;
+
+    fn a(i: u32) -> SocketAddrV4 {
+        SocketAddrV4::new(i.into(), 7946)
+    }
+
+    #[test]
+    fn precedence_rules() {
+        use State::*;
+        assert!(overrides(2, Alive, 1, Failed));
+        assert!(!overrides(1, Alive, 1, Suspect));
+        assert!(overrides(1, Suspect, 1, Alive));
+        assert!(overrides(1, Failed, 1, Suspect));
+        assert!(overrides(1, Left, 1, Failed));
+        assert!(!overrides(1, Alive, 1, Alive));
+        assert!(!overrides(0, Left, 1, Alive));
+    }
+
+    #[test]
+    fn insert_find_remove_reuse() {
+        let mut t = Table::new(KeyedState::new(1, 2));
+        for i in 0..100 {
+            t.insert(a(i), 0, State::Alive, 0);
+        }
+        assert_eq!(t.counts().alive, 100);
+        let id = t.find(&a(42)).unwrap();
+        assert_eq!(t.get(id).unwrap().addr, a(42));
+        t.set(id, 3, State::Failed, 5);
+        assert_eq!(t.counts().failed, 1);
+        t.remove(id);
+        assert!(t.find(&a(42)).is_none());
+        assert_eq!(t.counts().total(), 99);
+        let id2 = t.insert(a(1000), 0, State::Alive, 0);
+        assert_eq!(id2, id, "freed slot is reused");
+        assert_eq!(t.find(&a(1000)), Some(id2));
+        for i in 0..100 {
+            if i != 42 {
+                assert!(t.find(&a(i)).is_some(), "{i}");
+            }
+        }
+    }
+
+    #[test]
+    fn slot_is_compact() {
+        assert!(core::mem::size_of::<Slot<SocketAddrV4>>() <= 24);
+    }
+}

@@ -1,0 +1,254 @@
+//! Applying membership news: precedence, refutation, suspicion start and
+//! expiry, events, tombstones and reaping.
+
+use crate::member::overrides;
+use crate::node::MAX_INCARNATION_JUMP;
+use crate::suspicion::Timeouts;
+use crate::wire::{Update, UpdateKind};
+use crate::{Addr, Event, State, Swim};
+
+impl<A: Addr> Swim<A> {
+    /// Queues an update for dissemination (replacing older news about the
+    /// same member) and arms the gossip timer.
+    pub(crate) fn enqueue(&mut self, u: Update<A>) {
+        if self.updates.push(u.addr, u) {
+            self.stats.update_queue_drops += 1;
+        }
+        self.arm_gossip();
+    }
+
+    /// Applies one piece of news, from a datagram or from this node's own
+    /// detection. Obeys precedence; re-disseminates what changed our view.
+    pub(crate) fn apply_update(&mut self, u: &Update<A>) {
+        if u.addr == self.local {
+            self.apply_about_self(u);
+            return;
+        }
+        let state = u.kind.state();
+        let Some(id) = self.table.find(&u.addr) else {
+            // Only an Alive claim introduces a member; news of the failure
+            // of a member we never knew changes nothing.
+            if let UpdateKind::Alive { meta } = &u.kind {
+                if self.table.counts().total() >= self.config.max_members {
+                    self.stats.member_table_full += 1;
+                    return;
+                }
+                let stamp = self.stamp();
+                let id = self
+                    .table
+                    .insert(u.addr, u.incarnation, State::Alive, stamp);
+                self.table.set_meta(u.addr, meta);
+                self.probe_insert(id);
+                self.note_recent(u.addr);
+                self.emit(Event::Joined {
+                    member: u.addr,
+                    meta: meta.clone(),
+                });
+                self.enqueue(u.clone());
+            }
+            return;
+        };
+        let Some(cur) = self.table.get(id).copied() else {
+            return;
+        };
+        if u.incarnation > cur.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
+            self.stats.updates_rejected += 1;
+            return;
+        }
+        if !overrides(u.incarnation, state, cur.incarnation, cur.state) {
+            // Same suspicion from another member: a Lifeguard confirmation.
+            if let UpdateKind::Suspect { by } = u.kind {
+                if cur.state == State::Suspect
+                    && u.incarnation == cur.incarnation
+                    && self.suspicions.confirm(&u.addr, u.incarnation, by)
+                {
+                    self.enqueue(u.clone());
+                }
+            }
+            return;
+        }
+        let stamp = self.stamp();
+        self.table.set(id, u.incarnation, state, stamp);
+        let was_down = matches!(cur.state, State::Failed | State::Left);
+        match &u.kind {
+            UpdateKind::Alive { meta } => {
+                self.suspicions.remove(&u.addr);
+                let meta_changed = self.table.set_meta(u.addr, meta);
+                if was_down {
+                    self.probe_insert(id);
+                    self.note_recent(u.addr);
+                    self.emit(Event::Joined {
+                        member: u.addr,
+                        meta: meta.clone(),
+                    });
+                } else {
+                    if cur.state == State::Suspect {
+                        self.emit(Event::Alive { member: u.addr });
+                    }
+                    if meta_changed {
+                        self.emit(Event::Updated {
+                            member: u.addr,
+                            meta: meta.clone(),
+                        });
+                    }
+                }
+            }
+            UpdateKind::Suspect { by } => {
+                if was_down {
+                    self.probe_insert(id);
+                    let meta = self.table.meta(&u.addr);
+                    self.emit(Event::Joined {
+                        member: u.addr,
+                        meta,
+                    });
+                }
+                let t = self.suspicion_timeouts();
+                self.suspicions
+                    .start(self.now, u.addr, u.incarnation, *by, t);
+                if cur.state != State::Suspect {
+                    self.emit(Event::Suspected { member: u.addr });
+                }
+            }
+            UpdateKind::Failed { .. } | UpdateKind::Left => {
+                self.suspicions.remove(&u.addr);
+                self.tombstones.push_back((
+                    self.now + self.config.retention,
+                    u.addr,
+                    u.incarnation,
+                ));
+                if !was_down {
+                    let e = if state == State::Left {
+                        Event::Left { member: u.addr }
+                    } else {
+                        Event::Failed { member: u.addr }
+                    };
+                    self.emit(e);
+                }
+            }
+        }
+        self.enqueue(u.clone());
+    }
+
+    /// News about this node: refute suspicion, failure and forged leaves;
+    /// after a restart, jump past the incarnation the cluster remembers.
+    fn apply_about_self(&mut self, u: &Update<A>) {
+        if self.left {
+            return;
+        }
+        if u.incarnation > self.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
+            self.stats.updates_rejected += 1;
+            return;
+        }
+        let refute = match &u.kind {
+            UpdateKind::Alive { meta } => {
+                u.incarnation > self.incarnation
+                    || (u.incarnation == self.incarnation && *meta != self.meta)
+            }
+            _ => u.incarnation >= self.incarnation,
+        };
+        if !refute {
+            return;
+        }
+        if !matches!(u.kind, UpdateKind::Alive { .. }) {
+            self.stats.refutations += 1;
+            self.awareness_delta(1);
+        }
+        self.incarnation = u.incarnation.saturating_add(1).max(self.incarnation);
+        self.announce_self();
+    }
+
+    /// This node's own probe of `target` failed: suspect it (or confirm).
+    pub(crate) fn suspect(&mut self, target: A) {
+        let Some(cur) = self.table.lookup(&target).copied() else {
+            return;
+        };
+        if !matches!(cur.state, State::Alive | State::Suspect) {
+            return;
+        }
+        if cur.state == State::Alive {
+            self.stats.suspicions += 1;
+        }
+        let u = Update {
+            addr: target,
+            incarnation: cur.incarnation,
+            kind: UpdateKind::Suspect { by: self.local },
+        };
+        self.apply_update(&u);
+        if cur.state == State::Alive && self.config.lifeguard_buddy {
+            // Tell the suspect at once, so it can refute before anyone else
+            // acts on the suspicion.
+            self.send_packet(target, crate::wire::Body::Gossip, usize::MAX);
+        }
+    }
+
+    /// Suspicion timeouts for the current cluster size.
+    pub(crate) fn suspicion_timeouts(&self) -> Timeouts {
+        let n = self.table.counts().live() + 1;
+        let scale = (n as f64).log10().max(1.0);
+        let min = self
+            .config
+            .probe_interval
+            .mul_f64(self.config.suspicion_mult * scale);
+        let max = min.mul_f64(self.config.suspicion_max_mult);
+        let k = self.config.suspicion_confirmations;
+        if !self.config.lifeguard_suspicion {
+            return Timeouts {
+                min,
+                max: min,
+                k: 0,
+            };
+        }
+        // Too few members to expect k independent confirmations.
+        let k = if n < k as usize + 2 { 0 } else { k };
+        Timeouts { min, max, k }
+    }
+
+    pub(crate) fn tick_suspicions(&mut self) {
+        while let Some((member, inc)) = self.suspicions.pop_due(self.now) {
+            let still = self
+                .table
+                .lookup(&member)
+                .is_some_and(|s| s.state == State::Suspect && s.incarnation == inc);
+            if still {
+                let u = Update {
+                    addr: member,
+                    incarnation: inc,
+                    kind: UpdateKind::Failed { by: self.local },
+                };
+                self.apply_update(&u);
+            }
+        }
+    }
+
+    /// Forgets Failed and Left members `retention` after the change.
+    pub(crate) fn tick_reap(&mut self) {
+        while let Some(&(at, member, inc)) = self.tombstones.front() {
+            if at > self.now {
+                break;
+            }
+            self.tombstones.pop_front();
+            if let Some(id) = self.table.find(&member) {
+                let reap = self.table.get(id).is_some_and(|s| {
+                    matches!(s.state, State::Failed | State::Left) && s.incarnation == inc
+                });
+                if reap {
+                    self.table.remove(id);
+                    self.updates.remove(&member);
+                    self.stats.reaped += 1;
+                }
+            }
+        }
+    }
+
+    /// Facilitator bookkeeping: the most recently joined members.
+    fn note_recent(&mut self, addr: A) {
+        if !self.config.facilitator {
+            return;
+        }
+        self.recent.retain(|a| *a != addr);
+        self.recent.push_back(addr);
+        while self.recent.len() > self.config.facilitator_members {
+            self.recent.pop_front();
+        }
+    }
+}
