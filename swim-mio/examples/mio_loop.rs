@@ -65,8 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
 
         // 6. Our own timer: report, and once both know each other, Bob
-        //    leaves gracefully (his notice goes out at once; we keep driving
-        //    him for the linger, then stop).
+        //    leaves gracefully: his Left notice goes out at once (were the
+        //    socket full, we would keep polling until `pending_sends()` is 0).
         if Instant::now() >= next_report {
             next_report += Duration::from_millis(500);
             println!(

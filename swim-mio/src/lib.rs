@@ -371,25 +371,24 @@ impl Node {
         Ok(())
     }
 
-    /// Starts a graceful leave: the Left notice goes out now. Keep driving
-    /// the node from your loop for [`Node::leave_linger`] so the notice
-    /// spreads, then drop it.
+    /// Leaves gracefully: the core's Left notice goes to a few members
+    /// (they spread it) and the core turns inert (no timers, drops
+    /// datagrams). Once [`Node::pending_sends`] is 0 the notice is out and
+    /// the node can be dropped.
     pub fn leave(&mut self) {
         tracing::info!(local = %self.local, "leaving");
         let actions = self.core.leave(Instant::now());
         self.perform(actions);
     }
 
-    /// How long to keep driving a node after [`Node::leave`]: three gossip
-    /// intervals or one probe timeout, whichever is longer.
-    pub fn leave_linger(&self) -> Duration {
-        let c = self.core.config();
-        (c.gossip_interval * 3).max(c.probe_timeout)
+    /// Datagrams waiting for the socket to become writable.
+    pub fn pending_sends(&self) -> usize {
+        self.unsent.len()
     }
 
-    /// Leaves and serves the protocol for the linger (at most `timeout`) on
-    /// its own `Poll`: for nodes driven by [`Node::run`], not registered with
-    /// a caller's `Poll` (those call [`Node::leave`] from their loop).
+    /// Leaves and waits (at most `timeout`) until the notice is sent. For a
+    /// node not registered with a caller's `Poll` (those call
+    /// [`Node::leave`] and keep polling until [`Node::pending_sends`] is 0).
     pub fn leave_blocking(&mut self, timeout: Duration) -> io::Result<()> {
         if self.token.is_some() {
             return Err(io::Error::new(
@@ -398,10 +397,21 @@ impl Node {
             ));
         }
         self.leave();
-        let linger = self.leave_linger().min(timeout);
-        self.run(Some(Instant::now() + linger), |_, _| {
-            ControlFlow::Continue(())
-        })
+        if self.unsent.is_empty() {
+            return Ok(());
+        }
+        let until = Instant::now() + timeout;
+        let mut poll = Poll::new()?;
+        self.register(poll.registry(), Token(0))?;
+        let mut events = Events::with_capacity(8);
+        while !self.unsent.is_empty() && Instant::now() < until {
+            self.poll_once(
+                &mut poll,
+                &mut events,
+                Some(until.saturating_duration_since(Instant::now())),
+            )?;
+        }
+        self.deregister(poll.registry())
     }
 
     /// Every known member except this node, in address order.

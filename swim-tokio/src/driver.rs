@@ -143,15 +143,6 @@ impl Inner {
         // The sender lives in `self`, so this only ends when stopped.
         let _ = rx.wait_for(|stopped| *stopped).await;
     }
-
-    /// How long to keep serving after `leave`: long enough for the Left
-    /// notice to be gossiped on (a few gossip rounds), never much more.
-    pub(crate) fn linger_after_leave(&self) -> Duration {
-        self.with_core(|core| {
-            let c = core.config();
-            (c.gossip_interval * 3).max(c.probe_timeout)
-        })
-    }
 }
 
 /// Counts a socket error; logs the 1st, 2nd, 4th, 8th, ... at `warn` and the

@@ -192,15 +192,21 @@ impl Node {
             .await
     }
 
-    /// Leaves gracefully: sends the Left notice the core produces, keeps
-    /// serving the protocol while the core still has leave work pending
-    /// (at most `timeout`), then stops the node. Returns once the notice went
-    /// out (or the timeout passed).
+    /// Leaves gracefully: sends the Left notice the core produces to a few
+    /// members (they spread it), then stops the node. Returns once the
+    /// notice went out, or after `timeout` if the socket would not take it.
     pub async fn leave(&self, timeout: Duration) -> Result<(), Error> {
         tracing::info!(local = %self.inner.local, "leaving");
-        self.run(|core, now| Ok(core.leave(now))).await?;
-        let linger = self.inner.linger_after_leave();
-        let _ = tokio::time::timeout(timeout.min(linger), self.inner.wait_stopped()).await;
+        let out = self
+            .inner
+            .step(|core, now| Ok::<_, Error>(core.leave(now)))?;
+        if tokio::time::timeout(timeout, self.inner.flush(out))
+            .await
+            .is_err()
+        {
+            tracing::warn!(?timeout, "leave notice not fully sent before the timeout");
+        }
+        // The core is inert after leaving (no timers, drops datagrams).
         self.shutdown().await;
         Ok(())
     }
