@@ -32,7 +32,7 @@ pub struct Config {
     pub suspicion_mult: f64,
     /// β: the maximum suspicion timeout (with no confirmations) is `β ·
     /// minimum`. Range >= 1. Only used with `lifeguard_suspicion`; without it
-    /// the suspicion timeout is the minimum times β as well (fixed).
+    /// the suspicion timeout is fixed at the minimum (classic SWIM).
     pub suspicion_max_mult: f64,
     /// `K`: independent confirmations after which the suspicion timeout has
     /// shrunk to its minimum. Range 0..=64.
@@ -62,7 +62,7 @@ pub struct Config {
     /// Largest datagram ever emitted, in bytes, envelope included. Range
     /// 256..=65_507. 1,400 fits an Ethernet MTU with tunnel headroom.
     pub max_packet_size: usize,
-    /// Largest member metadata in bytes. Range 0..=`max_packet_size`/4.
+    /// Largest member metadata in bytes. Must leave 64 bytes of headers within `max_packet_size`.
     pub max_meta_size: usize,
     /// Largest application payload (broadcast or direct message) in bytes.
     /// Must leave room for headers within `max_packet_size`.
@@ -215,8 +215,11 @@ impl Config {
         if !(256..=65_507).contains(&self.max_packet_size) {
             return err("max_packet_size", "must be in 256..=65507");
         }
-        if self.max_meta_size > self.max_packet_size / 4 {
-            return err("max_meta_size", "must be <= max_packet_size / 4");
+        if self.max_meta_size + 64 > self.max_packet_size {
+            return err(
+                "max_meta_size",
+                "must leave 64 bytes of headers in max_packet_size",
+            );
         }
         if self.max_payload_size == 0 || self.max_payload_size + 64 > self.max_packet_size {
             return err(
@@ -316,7 +319,7 @@ mod tests {
         c.max_packet_size = 100;
         assert_eq!(c.validate().unwrap_err().field, "max_packet_size");
         let mut c = Config::lan();
-        c.max_meta_size = 1000;
+        c.max_meta_size = 1390;
         assert_eq!(c.validate().unwrap_err().field, "max_meta_size");
     }
 

@@ -8,6 +8,7 @@ use crate::{Action, Addr, Event, State, Swim};
 use std::collections::VecDeque;
 
 /// Remembers the last `window` broadcast ids so each is delivered once.
+#[derive(Clone)]
 pub(crate) struct Seen<A> {
     set: Map<(A, u64), ()>,
     order: VecDeque<(A, u64)>,

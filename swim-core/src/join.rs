@@ -17,6 +17,7 @@ type Time = Duration;
 const SYNC_PAGE: usize = 512;
 
 /// Join progress.
+#[derive(Clone)]
 pub(crate) struct Joiner<A> {
     pub(crate) seeds: Vec<A>,
     /// In flight: (request seq, attempt number, next retry).
@@ -248,7 +249,7 @@ impl<A: Addr> Swim<A> {
         let Some(interval) = self.config.sync_interval else {
             return;
         };
-        if !self.next_sync_at.is_some_and(|t| self.now >= t) {
+        if self.next_sync_at.is_none_or(|t| self.now < t) {
             return;
         }
         let n = self.table.counts().live() + 1;
@@ -276,7 +277,7 @@ impl<A: Addr> Swim<A> {
         let Some(interval) = self.config.reconnect_interval else {
             return;
         };
-        if !self.next_reconnect_at.is_some_and(|t| self.now >= t) {
+        if self.next_reconnect_at.is_none_or(|t| self.now < t) {
             return;
         }
         let j = self.jitter(interval / 2);

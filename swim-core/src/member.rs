@@ -73,6 +73,7 @@ impl Counts {
 }
 
 /// The table of every member except the local node.
+#[derive(Clone)]
 pub(crate) struct Table<A> {
     slots: Vec<Slot<A>>,
     free: Vec<SlotId>,
@@ -220,14 +221,6 @@ impl<A: Addr> Table<A> {
             .enumerate()
             .filter(|(_, s)| s.used)
             .map(|(i, s)| (i as SlotId, s))
-    }
-
-    /// Heap bytes held by the table's structures (metadata payloads aside).
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * core::mem::size_of::<Slot<A>>()
-            + self.free.capacity() * core::mem::size_of::<SlotId>()
-            + self.index.allocation_size()
-            + self.meta.len() * (core::mem::size_of::<A>() + core::mem::size_of::<Bytes>() + 8)
     }
 }
 

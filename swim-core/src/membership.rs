@@ -147,6 +147,12 @@ impl<A: Addr> Swim<A> {
             _ => u.incarnation >= self.incarnation,
         };
         if !refute {
+            if !matches!(u.kind, UpdateKind::Alive { .. }) {
+                // Someone still believes an older suspicion or failure of
+                // ours: remind the cluster (the sender first) that we are
+                // alive at a newer incarnation.
+                self.announce_self();
+            }
             return;
         }
         if !matches!(u.kind, UpdateKind::Alive { .. }) {

@@ -97,6 +97,10 @@ pub(crate) const MAX_INCARNATION_JUMP: u64 = 1 << 32;
 /// `now` is always passed in; time that goes backwards is treated as the
 /// latest time seen. The same seed and the same inputs give the same
 /// outputs, bit for bit.
+///
+/// `Clone` copies the whole state (a snapshot: both copies then make the same
+/// random choices, so never run two clones on the network at once).
+#[derive(Clone)]
 pub struct Swim<A: Addr> {
     pub(crate) local: A,
     pub(crate) config: Config,
@@ -364,7 +368,7 @@ impl<A: Addr> Swim<A> {
     /// and left members included until reaped), in address order.
     pub fn members(&self) -> impl Iterator<Item = Member<A>> + '_ {
         let mut all: Vec<_> = self.table.iter().map(|(_, s)| *s).collect();
-        all.sort_unstable_by(|a, b| a.addr.cmp(&b.addr));
+        all.sort_unstable_by_key(|s| s.addr);
         all.into_iter().map(move |s| Member {
             addr: s.addr,
             incarnation: s.incarnation,

@@ -11,6 +11,7 @@ use std::time::Duration;
 type Time = Duration;
 
 /// The probe in flight.
+#[derive(Clone)]
 pub(crate) struct Probe<A> {
     target: A,
     seq: u32,
@@ -22,6 +23,7 @@ pub(crate) struct Probe<A> {
 }
 
 /// Probe scheduling state.
+#[derive(Clone)]
 pub(crate) struct Prober<A> {
     /// Probe order: slot ids, shuffled each pass.
     order: Vec<SlotId>,
@@ -34,6 +36,7 @@ pub(crate) struct Prober<A> {
 }
 
 /// An indirect probe this node runs for a requester.
+#[derive(Clone)]
 struct Relay<A> {
     seq: u32,
     requester: A,
@@ -77,10 +80,6 @@ impl<A: Addr> Prober<A> {
         let span = last + 1 - self.cursor.min(last);
         let j = self.cursor.min(last) + r % span.max(1);
         self.order.swap(last, j);
-    }
-
-    pub(crate) fn relay_count(&self) -> usize {
-        self.relays.len()
     }
 }
 
@@ -236,10 +235,9 @@ impl<A: Addr> Swim<A> {
         {
             let r = self.prober.relays.swap_remove(i);
             self.send_packet(r.requester, Body::Ack { seq: r.req_seq }, r.budget);
-            return;
         }
-        // Acks to healing pings and late acks land here: their piggybacked
-        // updates were applied already; nothing else to do.
+        // Acks to healing pings and late acks land here too: their
+        // piggybacked updates were applied already; nothing else to do.
     }
 
     pub(crate) fn on_nack(&mut self, from: A, seq: u32) {

@@ -9,6 +9,7 @@
 use crate::hash::{KeyedState, Map};
 use core::hash::Hash;
 
+#[derive(Clone)]
 struct Entry<V> {
     id: u64,
     sent: u32,
@@ -26,6 +27,7 @@ pub(crate) enum Offer {
     Stop,
 }
 
+#[derive(Clone)]
 pub(crate) struct TxQueue<K, V> {
     entries: Map<K, Entry<V>>,
     buckets: Vec<Vec<(u64, K)>>,
@@ -47,6 +49,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -55,6 +58,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         self.entries.is_empty()
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         self.entries.get(key).map(|e| &e.value)
     }

@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// A portable, seedable PRNG (ChaCha8: the same stream on every platform and
 /// every version of `rand_chacha` 0.10).
+#[derive(Clone)]
 pub(crate) struct Rng(ChaCha8Rng);
 
 impl Rng {
@@ -32,11 +33,6 @@ impl Rng {
     /// Uniform in `[0, 1)`.
     pub(crate) fn unit(&mut self) -> f64 {
         (self.u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Fills `out` with random bytes.
-    pub(crate) fn fill(&mut self, out: &mut [u8]) {
-        self.0.fill_bytes(out);
     }
 
     /// Fisher-Yates shuffle.

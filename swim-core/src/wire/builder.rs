@@ -43,7 +43,8 @@ impl<A: Addr> PacketBuilder<A> {
         w.put_body_head(body);
         let flags_at = match body {
             Body::Members { flags, .. } => {
-                let at = head.len().checked_sub(1)?;
+                // The flags byte precedes the 4-byte cursor.
+                let at = head.len().checked_sub(5)?;
                 if let Some(f) = head.get_mut(at) {
                     *f = flags & MEMBERS_ALL_FLAGS;
                 }
@@ -106,6 +107,18 @@ impl<A: Addr> PacketBuilder<A> {
     pub fn set_members_flags(&mut self, flags: u8) {
         if let Some(f) = self.flags_at.and_then(|at| self.head.get_mut(at)) {
             *f = flags & MEMBERS_ALL_FLAGS;
+        }
+    }
+
+    /// Replaces the `Members` cursor (fixed width: the size does not
+    /// change). Does nothing for other bodies.
+    pub fn set_members_cursor(&mut self, cursor: u32) {
+        let Some(at) = self.flags_at.and_then(|at| at.checked_add(1)) else {
+            return;
+        };
+        let end = at.saturating_add(4);
+        if let Some(dst) = self.head.get_mut(at..end) {
+            dst.copy_from_slice(&cursor.to_be_bytes());
         }
     }
 

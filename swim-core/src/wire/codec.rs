@@ -79,14 +79,17 @@ pub fn broadcast_len<A: Addr>(b: &Broadcast<A>) -> usize {
 pub fn body_len<A: Addr>(body: &Body<A>) -> usize {
     let fields = match body {
         Body::Gossip => 0,
-        Body::Ping { seq } | Body::Ack { seq } | Body::Nack { seq } | Body::Join { seq } => {
-            varint_len(u64::from(*seq))
-        }
+        Body::Ping { seq } | Body::Ack { seq } | Body::Nack { seq } => varint_len(u64::from(*seq)),
+        Body::Join { seq, pad, .. } => varint_len(u64::from(*seq))
+            .saturating_add(4)
+            .saturating_add(varint_len(u64::from(*pad)))
+            .saturating_add(usize::from(*pad)),
         Body::PingReq { seq, target } => {
             varint_len(u64::from(*seq)).saturating_add(target.encoded_len())
         }
         Body::Members { seq, records, .. } => varint_len(u64::from(*seq))
             .saturating_add(1)
+            .saturating_add(4)
             .saturating_add(list_len(records, update_len)),
         Body::User { payload } => prefixed_len(payload.len()),
     };
@@ -145,10 +148,20 @@ impl Writer<'_> {
                 target.encode(self);
             }
             Body::Nack { seq } => self.put_kind_seq(kind::NACK, *seq),
-            Body::Join { seq } => self.put_kind_seq(kind::JOIN, *seq),
-            Body::Members { seq, flags, .. } => {
+            Body::Join { seq, cursor, pad } => {
+                self.put_kind_seq(kind::JOIN, *seq);
+                self.put_u32(*cursor);
+                self.put_varint(u64::from(*pad));
+                for _ in 0..*pad {
+                    self.put_u8(0);
+                }
+            }
+            Body::Members {
+                seq, flags, cursor, ..
+            } => {
                 self.put_kind_seq(kind::MEMBERS, *seq);
                 self.put_u8(*flags);
+                self.put_u32(*cursor);
             }
             Body::User { payload } => {
                 self.put_u8(kind::USER);
@@ -247,19 +260,30 @@ impl Reader<'_> {
             kind::NACK => Body::Nack {
                 seq: self.varint_u32("nack seq")?,
             },
-            kind::JOIN => Body::Join {
-                seq: self.varint_u32("join seq")?,
-            },
+            kind::JOIN => {
+                let seq = self.varint_u32("join seq")?;
+                let cursor = self.u32("join cursor")?;
+                let pad = self.varint("join pad")?;
+                let pad = u16::try_from(pad)
+                    .map_err(|_| DecodeError::new(DecodeErrorKind::OutOfRange, "join pad"))?;
+                let zeros = self.take(usize::from(pad), "join pad")?;
+                if zeros.iter().any(|b| *b != 0) {
+                    return Err(DecodeError::new(DecodeErrorKind::BadFlags, "join pad"));
+                }
+                Body::Join { seq, cursor, pad }
+            }
             kind::MEMBERS => {
                 let seq = self.varint_u32("members seq")?;
                 let flags = self.u8("members flags")?;
                 if flags & !MEMBERS_ALL_FLAGS != 0 {
                     return Err(DecodeError::new(DecodeErrorKind::BadFlags, "members flags"));
                 }
+                let cursor = self.u32("members cursor")?;
                 let records = self.updates(limits, "record count")?;
                 Body::Members {
                     seq,
                     flags,
+                    cursor,
                     records,
                 }
             }

@@ -154,24 +154,42 @@ fn goldens_v4() -> Vec<(Packet<SocketAddrV4>, String)> {
             "b1 04 ffffffff0f | 00 | 00".into(),
         ),
         (
-            packet(Body::Join { seq: 0 }, vec![alive(a(), 1, b"hi")], vec![]),
-            format!("b1 05 00 | 01 00 {A} 01 02 6869 | 00"),
+            packet(
+                Body::Join {
+                    seq: 0,
+                    cursor: 0,
+                    pad: 0,
+                },
+                vec![alive(a(), 1, b"hi")],
+                vec![],
+            ),
+            format!("b1 05 00 00000000 00 | 01 00 {A} 01 02 6869 | 00"),
+        ),
+        (
+            bare(Body::Join {
+                seq: 3,
+                cursor: 0x0102_0304,
+                pad: 2,
+            }),
+            "b1 05 03 01020304 02 0000 | 00 | 00".into(),
         ),
         (
             bare(Body::Members {
                 seq: 5,
                 flags: MEMBERS_JOIN_REPLY | MEMBERS_MORE,
+                cursor: 7,
                 records: vec![alive(a(), 0, b""), left(b(), 2)],
             }),
-            format!("b1 06 05 09 02 | 00 {A} 00 00 | 03 {B} 02 | 00 | 00"),
+            format!("b1 06 05 09 00000007 02 | 00 {A} 00 00 | 03 {B} 02 | 00 | 00"),
         ),
         (
             bare(Body::Members {
                 seq: 0,
                 flags: MEMBERS_SYNC_REQUEST,
+                cursor: 0,
                 records: vec![],
             }),
-            "b1 06 00 02 00 | 00 | 00".into(),
+            "b1 06 00 02 00000000 00 | 00 | 00".into(),
         ),
         (
             bare(Body::User {
@@ -244,12 +262,13 @@ fn goldens_sa() -> Vec<(Packet<SocketAddr>, String)> {
                 Body::Members {
                     seq: 1,
                     flags: MEMBERS_SYNC_REPLY,
+                    cursor: 0,
                     records: vec![alive(c(), 3, b"k"), failed(d(), 4, d())],
                 },
                 vec![alive(d(), 1, b"")],
                 vec![],
             ),
-            format!("b1 06 01 04 02 | 00 {C} 03 01 6b | 02 {D} 04 {D} | 01 | 00 {D} 01 00 | 00"),
+            format!("b1 06 01 04 00000000 02 | 00 {C} 03 01 6b | 02 {D} 04 {D} | 01 | 00 {D} 01 00 | 00"),
         ),
     ];
     // Bodies without addresses encode identically for every address type.
@@ -269,14 +288,20 @@ fn addr_free<A, B>(body: &Body<A>) -> Option<Body<B>> {
         Body::Ping { seq } => Body::Ping { seq: *seq },
         Body::Ack { seq } => Body::Ack { seq: *seq },
         Body::Nack { seq } => Body::Nack { seq: *seq },
-        Body::Join { seq } => Body::Join { seq: *seq },
+        Body::Join { seq, cursor, pad } => Body::Join {
+            seq: *seq,
+            cursor: *cursor,
+            pad: *pad,
+        },
         Body::Members {
             seq,
             flags,
+            cursor,
             records,
         } if records.is_empty() => Body::Members {
             seq: *seq,
             flags: *flags,
+            cursor: *cursor,
             records: vec![],
         },
         Body::User { payload } => Body::User {
@@ -424,11 +449,14 @@ fn unknown_kinds_and_tags_are_rejected() {
 fn undefined_members_flags_are_rejected() {
     for flags in [0x10u8, 0x80, 0xff] {
         assert_eq!(
-            err_v4(&[0xb1, 6, 0, flags, 0, 0, 0]),
+            err_v4(&[0xb1, 6, 0, flags, 0, 0, 0, 0, 0, 0, 0]),
             DecodeError::new(DecodeErrorKind::BadFlags, "members flags")
         );
     }
-    assert!(decode::<SocketAddrV4>(&[0xb1, 6, 0, 0x0f, 0, 0, 0], &Limits::UNLIMITED).is_ok());
+    assert!(
+        decode::<SocketAddrV4>(&[0xb1, 6, 0, 0x0f, 0, 0, 0, 0, 0, 0, 0], &Limits::UNLIMITED)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -527,6 +555,7 @@ fn limits_are_enforced() {
         dec(&bare(Body::Members {
             seq: 0,
             flags: 0,
+            cursor: 0,
             records: vec![left(a(), 0); 3]
         }))
         .unwrap_err(),
@@ -592,12 +621,14 @@ fn builder_members_flags_and_records() {
     let body = Body::Members {
         seq: 9,
         flags: 0xff,
+        cursor: 1,
         records: vec![left(a(), 1)],
     };
     let mut bld = PacketBuilder::<SocketAddrV4>::new(&body, 256).unwrap();
     assert_eq!(bld.record_count(), 0, "the body's records are ignored");
     assert!(bld.push_record(&left(b(), 2)));
     bld.set_members_flags(MEMBERS_SYNC_REPLY | 0x40);
+    bld.set_members_cursor(0xdead_beef);
     assert_eq!(bld.record_count(), 1);
     let p = decode::<SocketAddrV4>(&bld.finish(), &Limits::UNLIMITED).unwrap();
     assert_eq!(
@@ -605,6 +636,7 @@ fn builder_members_flags_and_records() {
         Body::Members {
             seq: 9,
             flags: MEMBERS_SYNC_REPLY,
+            cursor: 0xdead_beef,
             records: vec![left(b(), 2)]
         }
     );
@@ -683,14 +715,23 @@ fn body<A: Addr>(addr: BoxedStrategy<A>) -> BoxedStrategy<Body<A>> {
         seq().prop_map(|seq| Body::Ack { seq }),
         (seq(), addr.clone()).prop_map(|(seq, target)| Body::PingReq { seq, target }),
         seq().prop_map(|seq| Body::Nack { seq }),
-        seq().prop_map(|seq| Body::Join { seq }),
-        (seq(), 0..=MEMBERS_ALL_FLAGS, vec(update(addr), 0..6)).prop_map(
-            |(seq, flags, records)| Body::Members {
+        (seq(), any::<u32>(), 0..40u16).prop_map(|(seq, cursor, pad)| Body::Join {
+            seq,
+            cursor,
+            pad
+        }),
+        (
+            seq(),
+            0..=MEMBERS_ALL_FLAGS,
+            any::<u32>(),
+            vec(update(addr), 0..6)
+        )
+            .prop_map(|(seq, flags, cursor, records)| Body::Members {
                 seq,
                 flags,
+                cursor,
                 records
-            }
-        ),
+            }),
         blob(600).prop_map(|payload| Body::User { payload }),
     ]
     .boxed()

@@ -1,0 +1,341 @@
+//! Whole-protocol behaviour on a small virtual network, one property per test.
+
+use crate::testkit::{addr, Net};
+use crate::wire::{self, Body, Packet, Update, UpdateKind};
+use crate::{Config, Event, State};
+use bytes::Bytes;
+use std::time::Duration;
+
+const S: Duration = Duration::from_secs(1);
+const STEP: Duration = Duration::from_millis(100);
+
+fn cluster(n: usize, seed: u64) -> Net {
+    let mut net = Net::new(n, Config::lan(), seed);
+    net.join_all_through(0);
+    let t = net.run_until(30 * S, STEP, Net::converged);
+    assert!(t.is_some(), "{n} nodes did not converge");
+    net
+}
+
+fn gossip(updates: Vec<Update<crate::testkit::A>>) -> Vec<u8> {
+    wire::encode(&Packet {
+        body: Body::Gossip,
+        updates,
+        broadcasts: vec![],
+    })
+}
+
+/// The worst-case time from a crash until every live node holds it Failed,
+/// for `n` members in the `lan` profile: one full probe pass to reach it, a
+/// probe period, the longest suspicion, and a few gossip rounds.
+fn detection_bound(config: &Config, n: usize) -> Duration {
+    let scale = (n as f64).log10().max(1.0);
+    let max_suspicion = config
+        .probe_interval
+        .mul_f64(config.suspicion_mult * scale * config.suspicion_max_mult);
+    config.probe_interval * (n as u32 + 1) + max_suspicion + config.gossip_interval * 10
+}
+
+#[test]
+fn five_nodes_converge_through_one_seed() {
+    let mut net = Net::new(5, Config::lan(), 1);
+    net.join_all_through(0);
+    let t = net
+        .run_until(30 * S, STEP, Net::converged)
+        .expect("converged");
+    assert!(t <= 3 * S, "took {t:?}");
+    for i in 0..5 {
+        assert_eq!(net.node(i).live_members(), 4);
+    }
+}
+
+#[test]
+fn crashed_node_is_failed_everywhere_within_bound() {
+    let mut net = cluster(5, 2);
+    net.run_for(5 * S);
+    net.crash(4);
+    let crashed_at = net.now;
+    let bound = detection_bound(net.node(0).config(), 5);
+    let t = net
+        .run_until(bound, STEP, |n| {
+            (0..4).all(|i| n.view(i, 4) == Some(State::Failed))
+        })
+        .expect("crash detected everywhere within the bound");
+    eprintln!("detected in {t:?} (bound {bound:?})");
+    // Every survivor reported it exactly once.
+    for i in 0..4 {
+        let failed = net
+            .events_about(4)
+            .filter(|s| s.node == i && matches!(s.event, Event::Failed { .. }))
+            .count();
+        assert_eq!(failed, 1, "node {i}");
+    }
+    let last = net
+        .events_about(4)
+        .filter(|s| matches!(s.event, Event::Failed { .. }))
+        .map(|s| s.at)
+        .max()
+        .unwrap();
+    assert!(last - crashed_at <= bound);
+}
+
+#[test]
+fn suspicion_of_live_node_is_refuted() {
+    let mut net = cluster(5, 3);
+    net.run_for(2 * S);
+    let inc = net.node(0).member(&addr(2)).unwrap().incarnation;
+    // Node 3 "suspects" node 2 in a datagram to node 0.
+    let forged = gossip(vec![Update {
+        addr: addr(2),
+        incarnation: inc,
+        kind: UpdateKind::Suspect { by: addr(3) },
+    }]);
+    net.inject(addr(3), 0, &forged);
+    assert_eq!(net.view(0, 2), Some(State::Suspect));
+    net.run_for(30 * S);
+    assert!(net
+        .events_about(2)
+        .any(|s| matches!(s.event, Event::Suspected { .. })));
+    assert!(
+        net.events_about(2)
+            .all(|s| !matches!(s.event, Event::Failed { .. })),
+        "never failed"
+    );
+    assert!(net.converged());
+    assert!(
+        net.node(2).local().incarnation > inc,
+        "refuted with a higher incarnation"
+    );
+}
+
+#[test]
+fn leaving_node_is_reported_left_not_failed() {
+    let mut net = cluster(5, 4);
+    net.run_for(2 * S);
+    let now = net.start + net.now;
+    let actions = net.node_mut(3).leave(now);
+    assert!(!actions.is_empty());
+    // Deliver the notice, then stop the node.
+    for a in actions {
+        if let crate::Action::Send { to, payload } = a {
+            let to = net.index(to);
+            net.inject(addr(3), to, &payload);
+        }
+    }
+    net.crash(3);
+    net.run_for(20 * S);
+    for i in [0, 1, 2, 4] {
+        assert_eq!(net.view(i, 3), Some(State::Left), "node {i}");
+    }
+    assert!(net
+        .events_about(3)
+        .all(|s| !matches!(s.event, Event::Failed { .. } | Event::Suspected { .. })));
+    assert_eq!(
+        net.events_about(3)
+            .filter(|s| matches!(s.event, Event::Left { .. }))
+            .count(),
+        4
+    );
+}
+
+#[test]
+fn restarted_node_is_alive_everywhere_again() {
+    let mut net = cluster(5, 5);
+    net.run_for(2 * S);
+    let old_inc = net.node(0).member(&addr(2)).unwrap().incarnation;
+    net.crash(2);
+    let bound = detection_bound(net.node(0).config(), 5);
+    net.run_until(bound, STEP, |n| {
+        [0, 1, 3, 4]
+            .iter()
+            .all(|&i| n.view(i, 2) == Some(State::Failed))
+    })
+    .expect("failed first");
+    // Fresh state, same address.
+    let now = net.start + net.now;
+    net.nodes[2] = Some(crate::Swim::new(addr(2), Config::lan(), 999).unwrap());
+    let actions = net.node_mut(2).join(now, &[addr(0)]);
+    for a in actions {
+        if let crate::Action::Send { to, payload } = a {
+            let to = net.index(to);
+            net.inject(addr(2), to, &payload);
+        }
+    }
+    let t = net
+        .run_until(20 * S, STEP, Net::converged)
+        .expect("alive everywhere again");
+    assert!(t <= 5 * S, "took {t:?}");
+    assert!(net.node(2).local().incarnation > old_inc);
+}
+
+#[test]
+fn halves_remerge_after_partition_heals() {
+    let mut net = cluster(6, 6);
+    net.run_for(2 * S);
+    let (a, b) = ([0, 1, 2], [3, 4, 5]);
+    for &i in &a {
+        for &j in &b {
+            net.blocked.insert((i, j));
+            net.blocked.insert((j, i));
+        }
+    }
+    net.run_until(60 * S, STEP, |n| {
+        a.iter().all(|&i| {
+            b.iter().all(|&j| {
+                n.view(i, j) == Some(State::Failed) && n.view(j, i) == Some(State::Failed)
+            })
+        })
+    })
+    .expect("each side holds the other failed");
+    net.blocked.clear();
+    let t = net
+        .run_until(60 * S, STEP, Net::converged)
+        .expect("re-merged");
+    eprintln!("re-merged {t:?} after heal");
+    assert!(t <= 30 * S, "took {t:?}");
+}
+
+#[test]
+fn metadata_change_and_broadcast_reach_every_node_once() {
+    let mut net = cluster(5, 7);
+    net.run_for(2 * S);
+    let now = net.start + net.now;
+    let a = net
+        .node_mut(1)
+        .set_meta(now, Bytes::from_static(b"role=db"))
+        .unwrap();
+    assert!(a.is_empty() || a.iter().all(|x| matches!(x, crate::Action::Send { .. })));
+    let b = net
+        .node_mut(2)
+        .broadcast(now, Bytes::from_static(b"hello"))
+        .unwrap();
+    for x in b {
+        if let crate::Action::Send { to, payload } = x {
+            let to = net.index(to);
+            net.inject(addr(2), to, &payload);
+        }
+    }
+    net.run_for(20 * S);
+    for i in 0..5 {
+        let updated = net
+            .events
+            .iter()
+            .filter(|s| s.node == i && matches!(&s.event, Event::Updated { member, meta } if *member == addr(1) && meta.as_ref() == b"role=db"))
+            .count();
+        let msgs = net
+            .events
+            .iter()
+            .filter(|s| s.node == i && matches!(&s.event, Event::Message { from, payload, broadcast: true } if *from == addr(2) && payload.as_ref() == b"hello"))
+            .count();
+        let (want_u, want_m) = (usize::from(i != 1), usize::from(i != 2));
+        assert_eq!((updated, msgs), (want_u, want_m), "node {i}");
+    }
+    assert_eq!(
+        net.node(3).member(&addr(1)).unwrap().meta.as_ref(),
+        b"role=db"
+    );
+}
+
+#[test]
+fn forged_suspect_at_max_incarnation_cannot_evict() {
+    let mut net = cluster(5, 8);
+    net.run_for(2 * S);
+    for kind in [
+        UpdateKind::Suspect { by: addr(3) },
+        UpdateKind::Failed { by: addr(3) },
+        UpdateKind::Left,
+    ] {
+        let forged = gossip(vec![Update {
+            addr: addr(1),
+            incarnation: u64::MAX,
+            kind,
+        }]);
+        for to in [0, 1, 2] {
+            net.inject(addr(3), to, &forged);
+        }
+    }
+    assert!(net.node(0).stats().updates_rejected >= 3);
+    net.run_for(60 * S);
+    assert!(net.converged(), "node 1 still alive everywhere");
+    assert!(net.node(1).local().incarnation < u64::MAX / 2);
+}
+
+#[test]
+fn stale_alive_cannot_resurrect_failed_member() {
+    let mut net = cluster(5, 9);
+    net.run_for(2 * S);
+    let inc = net.node(0).member(&addr(4)).unwrap().incarnation;
+    net.crash(4);
+    let bound = detection_bound(net.node(0).config(), 5);
+    net.run_until(bound, STEP, |n| {
+        (0..4).all(|i| n.view(i, 4) == Some(State::Failed))
+    })
+    .expect("failed");
+    let joined_before = net
+        .events_about(4)
+        .filter(|s| matches!(s.event, Event::Joined { .. }))
+        .count();
+    let stale = gossip(vec![Update {
+        addr: addr(4),
+        incarnation: inc,
+        kind: UpdateKind::Alive { meta: Bytes::new() },
+    }]);
+    for to in 0..4 {
+        net.inject(addr(1), to, &stale);
+    }
+    net.run_for(10 * S);
+    for i in 0..4 {
+        assert_eq!(net.view(i, 4), Some(State::Failed), "node {i}");
+    }
+    let joined_after = net
+        .events_about(4)
+        .filter(|s| matches!(s.event, Event::Joined { .. }))
+        .count();
+    assert_eq!(joined_before, joined_after);
+}
+
+#[test]
+fn broadcast_gets_its_share_of_a_full_packet() {
+    // Application broadcasts get a guaranteed share of packets even when the
+    // membership queue is full (memberlist #299 starved them).
+    let mut net = cluster(4, 10);
+    let many: Vec<_> = (0..400)
+        .map(|i| Update {
+            addr: addr(100 + i),
+            incarnation: 0,
+            kind: UpdateKind::Alive { meta: Bytes::new() },
+        })
+        .collect();
+    for chunk in many.chunks(100) {
+        net.inject(addr(1), 0, &gossip(chunk.to_vec()));
+    }
+    let now = net.start + net.now;
+    let actions = net
+        .node_mut(0)
+        .broadcast(now, Bytes::from_static(b"x"))
+        .unwrap();
+    let limits = wire::Limits {
+        max_meta_size: 512,
+        max_payload_size: 1024,
+        max_items: 1400,
+    };
+    let mut sends = 0;
+    for a in actions {
+        if let crate::Action::Send { payload, .. } = a {
+            sends += 1;
+            let p: Packet<crate::testkit::A> = wire::decode(&payload, &limits).unwrap();
+            assert_eq!(p.broadcasts.len(), 1, "broadcast rides along");
+            assert!(
+                p.updates.len() > 50,
+                "and the packet is full of updates too: {}",
+                p.updates.len()
+            );
+            assert!(
+                payload.len() > 1000 && payload.len() <= 1400,
+                "{}",
+                payload.len()
+            );
+        }
+    }
+    assert_eq!(sends, 3, "one gossip round to the fanout");
+}
