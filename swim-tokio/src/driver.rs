@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use swim_core::{Action, Event, Swim};
 use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, watch, Notify};
