@@ -290,3 +290,95 @@ fn eight_agents_crash_pause_and_leave() {
         agents[*i].signal("-TERM");
     }
 }
+
+#[test]
+fn facilitator_members_table_and_leave_command() {
+    let lines: Lines = Arc::new((Mutex::new(vec![Vec::new(); 3]), Condvar::new()));
+    let addrs: Vec<SocketAddr> = free_ports(3)
+        .into_iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .collect();
+    let control =
+        |i: usize| std::env::temp_dir().join(format!("swim-fac-{}-{i}.sock", std::process::id()));
+    let mut agents = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
+        cmd.args([
+            "agent",
+            "--profile",
+            "local",
+            "--bind",
+            &addr.to_string(),
+            "--control",
+        ])
+        .arg(control(i))
+        .args(["--meta", "role=test", "--meta", &format!("index={i}")])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+        if i == 0 {
+            cmd.arg("--facilitator");
+        } else {
+            // A host name seed, resolved through DNS.
+            cmd.args(["--join", &format!("localhost:{}", addrs[0].port())]);
+        }
+        let mut child = cmd.spawn().expect("spawn swim agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).expect("JSON line");
+                let (lock, cvar) = &*lines;
+                lock.lock().unwrap()[i].push(value);
+                cvar.notify_all();
+            }
+        });
+        agents.push(Agent {
+            child,
+            control: control(i),
+        });
+    }
+    wait_for(&lines, "all three to know each other", |out| {
+        (0..3).all(|i| {
+            (0..3)
+                .filter(|j| *j != i)
+                .all(|j| events_about(out, i, addrs[j]).contains(&"joined"))
+        })
+    });
+
+    // The table: a header, the local member first, then the others.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["members", "--control"])
+        .arg(control(1))
+        .output()
+        .expect("swim members");
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("ADDRESS"), "{table}");
+    assert!(rows[1].starts_with(&addrs[1].to_string()), "{table}");
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(
+        rows.iter()
+            .skip(1)
+            .all(|r| r.contains(" alive ") && r.contains("role=test")),
+        "{table}"
+    );
+
+    // `swim leave`: the agent leaves, exits 0, the others print left.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["leave", "--control"])
+        .arg(control(2))
+        .output()
+        .expect("swim leave");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = agents[2].child.wait().unwrap();
+    assert!(status.success());
+    wait_for(&lines, "the others to print left", |out| {
+        (0..2).all(|i| events_about(out, i, addrs[2]).contains(&"left"))
+    });
+}
