@@ -51,7 +51,8 @@ pub struct Config {
     /// Lifeguard buddy system: probes of a suspect carry its suspicion so it
     /// can refute at once.
     pub lifeguard_buddy: bool,
-    /// λ: each update is piggybacked at most `λ · ⌈log10(n + 1)⌉` times.
+    /// λ: each update is piggybacked at most `λ · max(2, ⌈log10(n + 1)⌉)`
+    /// times.
     /// Range 1..=32. Higher spreads more reliably under loss, at more bytes.
     pub retransmit_mult: u32,
     /// Dedicated gossip: every `gossip_interval`, while updates are queued,

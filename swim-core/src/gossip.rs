@@ -4,7 +4,7 @@
 use crate::hash::{KeyedState, Map};
 use crate::queue::Offer;
 use crate::wire::{Body, Broadcast, PacketBuilder, Update, UpdateKind};
-use crate::{Action, Addr, Event, State, Swim};
+use crate::{Addr, Event, State, Swim};
 use std::collections::VecDeque;
 
 /// Remembers the last `window` broadcast ids so each is delivered once.
@@ -44,16 +44,13 @@ impl<A: Addr> Seen<A> {
 const MAX_SKIPS: usize = 8;
 
 impl<A: Addr> Swim<A> {
-    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉.
+    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉, and at
+    /// least 2λ (in a handful of nodes, λ sends to random members miss one
+    /// of them too often).
     pub(crate) fn retransmit_limit(&self) -> u32 {
         let n = self.table.counts().live() + 1;
-        let log = ((n + 1) as f64).log10().ceil().max(1.0) as u32;
+        let log = ((n + 1) as f64).log10().ceil().max(2.0) as u32;
         self.config.retransmit_mult.saturating_mul(log)
-    }
-
-    /// Largest datagram this node emits.
-    pub(crate) fn max_datagram(&self) -> usize {
-        self.config.max_packet_size
     }
 
     /// Builds a datagram to `to` with `body`, piggybacks what fits within
@@ -68,9 +65,7 @@ impl<A: Addr> Swim<A> {
         };
         self.piggyback(&mut b, to);
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to, payload });
+        self.emit_datagram(to, payload);
     }
 
     /// Fills a packet: first what `to` must hear about itself (Lifeguard
@@ -196,9 +191,7 @@ impl<A: Addr> Swim<A> {
                 continue;
             }
             let payload = b.finish();
-            self.stats.datagrams_sent += 1;
-            self.stats.bytes_sent += payload.len() as u64;
-            self.out.push(Action::Send { to, payload });
+            self.emit_datagram(to, payload);
         }
         if !(self.updates.is_empty() && self.broadcasts.is_empty()) {
             self.arm_gossip();
