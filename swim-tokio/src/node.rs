@@ -172,6 +172,12 @@ impl Node {
         self.inner.with_core(|core| core.stats())
     }
 
+    /// The Lifeguard local health score (0 = healthy; higher means this
+    /// node is slow to answer and stretches its own timers).
+    pub fn health_score(&self) -> u32 {
+        self.inner.with_core(|core| core.health_score())
+    }
+
     /// The socket's error counters.
     pub fn io_stats(&self) -> IoStats {
         self.inner.io_stats()

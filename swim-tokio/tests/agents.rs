@@ -363,6 +363,20 @@ fn facilitator_members_table_and_leave_command() {
         "{table}"
     );
 
+    // `swim stats`: the counters as JSON.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["stats", "--control"])
+        .arg(control(0))
+        .output()
+        .expect("swim stats");
+    assert!(out.status.success());
+    let stats: Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
+    assert!(
+        stats["core"]["datagrams_received"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert_eq!(stats["io"]["send_errors"], 0, "{stats}");
+
     // `swim leave`: the agent leaves, exits 0, the others print left.
     let out = Command::new(env!("CARGO_BIN_EXE_swim"))
         .args(["leave", "--control"])
