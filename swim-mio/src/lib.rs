@@ -218,11 +218,17 @@ impl Node {
         true
     }
 
-    /// Reads every datagram waiting on the socket (until it would block).
+    /// Reads every datagram waiting on the socket (until it would block:
+    /// readiness is edge-triggered, so stopping early could strand data).
     pub fn read_all(&mut self, now: Instant) {
+        // A pending socket error (an ICMP report) is returned once, then
+        // reading goes on; only a run of errors stops the loop, so that a
+        // persistent one cannot spin it.
+        let mut errors_in_a_row = 0;
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((len, from)) => {
+                    errors_in_a_row = 0;
                     let bytes = self.buf.get(..len).unwrap_or_default();
                     let actions = self.core.handle_datagram(now, from, bytes);
                     self.perform(actions);
@@ -231,8 +237,10 @@ impl Node {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     count_error(&mut self.io.recv_errors, "recv", None, &e);
-                    // Do not spin on a persistent error: poll again first.
-                    return;
+                    errors_in_a_row += 1;
+                    if errors_in_a_row >= 16 {
+                        return;
+                    }
                 }
             }
         }
