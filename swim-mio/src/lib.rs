@@ -132,6 +132,8 @@ pub struct Node {
     local: SocketAddr,
     token: Option<Token>,
     buf: Vec<u8>,
+    /// `read_all` stopped before the socket would block.
+    read_pending: bool,
     /// Datagrams waiting for the socket to become writable again.
     unsent: VecDeque<(SocketAddr, Bytes)>,
     events: VecDeque<Event<SocketAddr>>,
@@ -166,6 +168,7 @@ impl Node {
             local,
             token: None,
             buf: vec![0u8; RECV_BUF],
+            read_pending: false,
             unsent: VecDeque::new(),
             events: VecDeque::new(),
             io: IoStats::default(),
@@ -225,6 +228,7 @@ impl Node {
         // reading goes on; only a run of errors stops the loop, so that a
         // persistent one cannot spin it.
         let mut errors_in_a_row = 0;
+        self.read_pending = false;
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((len, from)) => {
@@ -239,6 +243,9 @@ impl Node {
                     count_error(&mut self.io.recv_errors, "recv", None, &e);
                     errors_in_a_row += 1;
                     if errors_in_a_row >= 16 {
+                        // Data may be left with no new edge coming: read
+                        // again at the next timeout.
+                        self.read_pending = true;
                         return;
                     }
                 }
@@ -248,6 +255,9 @@ impl Node {
 
     /// Runs the core's timers if they are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.read_pending {
+            self.read_all(now);
+        }
         if self.core.next_deadline().is_some_and(|d| d <= now) {
             let actions = self.core.tick(now);
             self.perform(actions);
