@@ -283,9 +283,26 @@ fn eight_agents_crash_pause_and_leave() {
             }
         }
     }
-    // Everyone else leaves gracefully too; Drop kills whatever remains.
+    // Everyone else leaves on SIGINT and exits 0; Drop kills whatever remains.
     for i in &others {
-        agents[*i].signal("-TERM");
+        agents[*i].signal("-INT");
+    }
+    let deadline = Instant::now() + LIMIT;
+    for i in &others {
+        let status = loop {
+            if let Some(status) = agents[*i].child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent {i} did not exit on SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "SIGINT must exit 0, agent {i} gave {status}"
+        );
     }
 }
 
