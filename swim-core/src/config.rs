@@ -125,7 +125,7 @@ impl Config {
             indirect_checks: 5,
             suspicion_mult: 0.75,
             suspicion_max_mult: 6.0,
-            suspicion_confirmations: 3,
+            suspicion_confirmations: 4,
             awareness_max: 8,
             lifeguard_nack: true,
             lifeguard_suspicion: true,

@@ -170,6 +170,18 @@ impl<A: Addr> Swim<A> {
         }
     }
 
+    /// Brings the next gossip round forward to now, but never closer than a
+    /// quarter interval to the previous round.
+    pub(crate) fn expedite_gossip(&mut self) {
+        if self.config.gossip_fanout == 0 {
+            return;
+        }
+        let soon = self
+            .now
+            .max(self.last_gossip + self.config.gossip_interval / 4);
+        self.next_gossip_at = Some(self.next_gossip_at.map_or(soon, |t| t.min(soon)));
+    }
+
     pub(crate) fn tick_gossip(&mut self) {
         if self.next_gossip_at.is_some_and(|t| self.now >= t) {
             self.next_gossip_at = None;
@@ -182,6 +194,7 @@ impl<A: Addr> Swim<A> {
         if self.updates.is_empty() && self.broadcasts.is_empty() {
             return;
         }
+        self.last_gossip = self.now;
         let targets = self.random_members(self.config.gossip_fanout, None);
         for to in targets {
             let Some(mut b) = PacketBuilder::new(&Body::Gossip, self.max_datagram()) else {

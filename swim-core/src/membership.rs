@@ -153,6 +153,11 @@ impl<A: Addr> Swim<A> {
             }
         }
         self.enqueue(u.clone());
+        // News that decides whether a member is dead spreads at once, not
+        // at the next gossip tick.
+        if state != State::Alive || cur.state != State::Alive {
+            self.expedite_gossip();
+        }
     }
 
     /// News about this node: refute suspicion, failure and forged leaves;
@@ -187,6 +192,7 @@ impl<A: Addr> Swim<A> {
         }
         self.incarnation = u.incarnation.saturating_add(1).max(self.incarnation);
         self.announce_self();
+        self.expedite_gossip();
     }
 
     /// This node's own probe of `target` failed: suspect it (or confirm).
