@@ -180,7 +180,7 @@ impl<A: Addr> Swim<A> {
             b.push_record(&self.self_update());
             // A restarted joiner learns what the cluster remembers of it.
             if let Some(s) = self.table.lookup(&from).copied() {
-                if s.state != State::Alive || Some(s.incarnation) != claimed {
+                if s.state != State::Alive || Some(s.incarnation()) != claimed {
                     b.push_record(&self.record(&s));
                 }
             }
@@ -249,7 +249,7 @@ impl<A: Addr> Swim<A> {
         };
         Update {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             kind,
         }
     }

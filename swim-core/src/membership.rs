@@ -36,11 +36,9 @@ impl<A: Addr> Swim<A> {
                     return;
                 }
                 let stamp = self.stamp();
-                let id = self
-                    .table
+                self.table
                     .insert(u.addr, u.incarnation, State::Alive, stamp);
                 self.table.set_meta(u.addr, meta);
-                self.probe_insert(id);
                 self.note_recent(u.addr);
                 self.emit(Event::Joined {
                     member: u.addr,
@@ -53,12 +51,12 @@ impl<A: Addr> Swim<A> {
         let Some(cur) = self.table.get(id).copied() else {
             return;
         };
-        if u.incarnation > cur.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
+        if u.incarnation > cur.incarnation().saturating_add(MAX_INCARNATION_JUMP) {
             self.stats.updates_rejected += 1;
             return;
         }
-        if !overrides(u.incarnation, state, cur.incarnation, cur.state) {
-            if u.incarnation < cur.incarnation
+        if !overrides(u.incarnation, state, cur.incarnation(), cur.state) {
+            if u.incarnation < cur.incarnation()
                 && state != State::Alive
                 && !self.updates.contains(&u.addr)
             {
@@ -71,7 +69,7 @@ impl<A: Addr> Swim<A> {
             // Same suspicion from another member: a Lifeguard confirmation.
             if let UpdateKind::Suspect { by } = u.kind {
                 if cur.state == State::Suspect
-                    && u.incarnation == cur.incarnation
+                    && u.incarnation == cur.incarnation()
                     && self.suspicions.confirm(&u.addr, u.incarnation, by)
                 {
                     self.enqueue(u.clone());
@@ -89,7 +87,6 @@ impl<A: Addr> Swim<A> {
                 if cur.state == State::Failed {
                     // Declared failed, but alive after all (it refuted, or
                     // restarted at the same address): alive again.
-                    self.probe_insert(id);
                     self.emit(Event::Alive { member: u.addr });
                     if meta_changed {
                         self.emit(Event::Updated {
@@ -98,7 +95,6 @@ impl<A: Addr> Swim<A> {
                         });
                     }
                 } else if cur.state == State::Left {
-                    self.probe_insert(id);
                     self.note_recent(u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
@@ -118,7 +114,6 @@ impl<A: Addr> Swim<A> {
             }
             UpdateKind::Suspect { by } => {
                 if was_down {
-                    self.probe_insert(id);
                     let meta = self.table.meta(&u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
@@ -208,7 +203,7 @@ impl<A: Addr> Swim<A> {
         }
         let u = Update {
             addr: target,
-            incarnation: cur.incarnation,
+            incarnation: cur.incarnation(),
             kind: UpdateKind::Suspect { by: self.local },
         };
         self.apply_update(&u);
@@ -252,7 +247,7 @@ impl<A: Addr> Swim<A> {
             let still = self
                 .table
                 .lookup(&member)
-                .is_some_and(|s| s.state == State::Suspect && s.incarnation == inc);
+                .is_some_and(|s| s.state == State::Suspect && s.incarnation() == inc);
             if still && matches!(due, Due::Check(..)) {
                 // Last chance: the ping carries the suspicion; a live
                 // suspect's ack carries its refutation.
@@ -278,7 +273,7 @@ impl<A: Addr> Swim<A> {
             self.tombstones.pop_front();
             if let Some(id) = self.table.find(&member) {
                 let reap = self.table.get(id).is_some_and(|s| {
-                    matches!(s.state, State::Failed | State::Left) && s.incarnation == inc
+                    matches!(s.state, State::Failed | State::Left) && s.incarnation() == inc
                 });
                 if reap {
                     self.table.remove(id);

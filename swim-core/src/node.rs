@@ -393,7 +393,7 @@ impl<A: Addr> Swim<A> {
         all.sort_unstable_by_key(|s| s.addr);
         all.into_iter().map(move |s| Member {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             state: s.state,
             meta: self.table.meta(&s.addr),
         })
@@ -403,7 +403,7 @@ impl<A: Addr> Swim<A> {
     pub fn member(&self, addr: &A) -> Option<Member<A>> {
         self.table.lookup(addr).map(|s| Member {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             state: s.state,
             meta: self.table.meta(&s.addr),
         })
