@@ -72,6 +72,7 @@ impl<A: Addr> Swim<A> {
                     && u.incarnation == cur.incarnation()
                     && self.suspicions.confirm(&u.addr, u.incarnation, by)
                 {
+                    // New information for us: pass it on (epidemic relay).
                     self.enqueue(u.clone());
                 }
             }

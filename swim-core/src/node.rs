@@ -220,6 +220,62 @@ impl<A: Addr> Swim<A> {
         self.take()
     }
 
+    /// Seeds the table with members learned elsewhere — a member list saved
+    /// before a restart, or static configuration — as if a join had taught
+    /// them: each unknown one is added Alive with its incarnation and
+    /// metadata and reported [`Event::Joined`], nothing is disseminated, and
+    /// the protocol then probes and syncs them like any other member. Known
+    /// members, this node itself, and members beyond `max_members` are
+    /// skipped. Members whose state is not Alive are skipped too (a snapshot
+    /// is no evidence of failure).
+    ///
+    /// ```
+    /// # use std::net::SocketAddrV4;
+    /// # use std::time::Instant;
+    /// # use swim_core::{Config, Member, State, Swim};
+    /// let me: SocketAddrV4 = "10.0.0.1:7946".parse().unwrap();
+    /// let saved = vec![Member {
+    ///     addr: "10.0.0.2:7946".parse().unwrap(),
+    ///     incarnation: 3,
+    ///     state: State::Alive,
+    ///     meta: Default::default(),
+    /// }];
+    /// let mut node = Swim::new(me, Config::lan(), 7).unwrap();
+    /// let events = node.restore(Instant::now(), saved);
+    /// assert_eq!(events.len(), 1);
+    /// assert_eq!(node.live_members(), 1);
+    /// ```
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = Member<A>>,
+    ) -> Vec<Action<A>> {
+        self.enter(now);
+        for m in members {
+            if m.addr == self.local || m.state != State::Alive || self.table.find(&m.addr).is_some()
+            {
+                continue;
+            }
+            if m.meta.len() > self.config.max_meta_size {
+                self.stats.updates_rejected += 1;
+                continue;
+            }
+            if self.table.counts().total() >= self.config.max_members {
+                self.stats.member_table_full += 1;
+                continue;
+            }
+            let stamp = self.stamp();
+            self.table
+                .insert(m.addr, m.incarnation, State::Alive, stamp);
+            self.table.set_meta(m.addr, &m.meta);
+            self.emit(Event::Joined {
+                member: m.addr,
+                meta: m.meta,
+            });
+        }
+        self.take()
+    }
+
     /// Handles one datagram received from `from` (the UDP source address:
     /// replies go there, never to an address written inside the message).
     /// A datagram that does not decode changes nothing and is counted in

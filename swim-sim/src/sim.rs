@@ -600,9 +600,21 @@ impl Sim {
             .map(|&s| node_addr(s))
             .collect();
         let t = self.instant(self.now);
+        let bootstrap = self.cfg.bootstrap && self.now == 0 && node < self.cfg.nodes;
+        let initial = self.cfg.nodes;
         let actions = match self.nodes[node as usize].swim.as_mut() {
+            Some(swim) if bootstrap => swim.restore(
+                t,
+                (0..initial).map(|n| swim_core::Member {
+                    addr: node_addr(n),
+                    incarnation: 0,
+                    state: swim_core::State::Alive,
+                    meta: Default::default(),
+                }),
+            ),
             Some(swim) if !seeds.is_empty() => swim.join(t, &seeds),
-            _ => Vec::new(),
+            Some(swim) => swim.tick(t),
+            None => Vec::new(),
         };
         self.apply(node, actions);
     }
