@@ -263,9 +263,7 @@ impl<A: Addr> Swim<A> {
         records: &[Update<A>],
         budget: usize,
     ) {
-        for r in records {
-            self.apply_update(r);
-        }
+        self.apply_updates(records);
         if flags & MEMBERS_JOIN_REPLY != 0 {
             let ours = self.joiner.last_seq == Some(seq);
             if ours {

@@ -296,9 +296,7 @@ impl<A: Addr> Swim<A> {
         } else {
             self.reply_budget(bytes.len())
         };
-        for u in &packet.updates {
-            self.apply_update(u);
-        }
+        self.apply_updates(&packet.updates);
         for b in packet.broadcasts {
             self.receive_broadcast(b);
         }
