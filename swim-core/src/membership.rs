@@ -187,6 +187,9 @@ impl<A: Addr> Swim<A> {
             self.stats.updates_rejected += 1;
             return;
         }
+        if !matches!(u.kind, UpdateKind::Alive { .. }) {
+            self.claims_about_us = true;
+        }
         let refute = match &u.kind {
             UpdateKind::Alive { meta } => {
                 u.incarnation > self.incarnation

@@ -131,6 +131,8 @@ pub struct Swim<A: Addr> {
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
     pub(crate) sync_cursor: u32,
+    /// The datagram being handled claimed we are suspect, failed or left.
+    pub(crate) claims_about_us: bool,
     pub(crate) seq: u32,
     pub(crate) out: Vec<Action<A>>,
     pub(crate) envelope: EnvelopeConfig,
@@ -176,6 +178,7 @@ impl<A: Addr> Swim<A> {
             next_sync_at: None,
             next_reconnect_at: None,
             sync_cursor: 0,
+            claims_about_us: false,
             seq,
             out: Vec::new(),
             envelope: EnvelopeConfig::default(),
@@ -296,9 +299,16 @@ impl<A: Addr> Swim<A> {
         } else {
             self.reply_budget(bytes.len())
         };
+        self.claims_about_us = false;
         self.apply_updates(&packet.updates);
         for b in packet.broadcasts {
             self.receive_broadcast(b);
+        }
+        // The sender believes we are suspect or failed (or an older such
+        // claim): it hears our current Alive straight back, in the reply if
+        // the body asks for one, else in a datagram of its own.
+        if self.claims_about_us && !matches!(packet.body, Body::Ping { .. } | Body::Join { .. }) {
+            self.send_packet(from, Body::Gossip, budget);
         }
         match packet.body {
             Body::Gossip => {}
