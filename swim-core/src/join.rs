@@ -330,9 +330,8 @@ impl<A: Addr> Swim<A> {
     }
 
     /// Healing: ping one random Failed member (the ping carries its failure,
-    /// so a live one refutes in its ack), with a probability that keeps the
-    /// cluster-wide rate about one ping per failed member per interval; and
-    /// re-join through the seeds when no other member is alive.
+    /// so a live one refutes in its ack); and re-join through the seeds when
+    /// no other member is alive.
     pub(crate) fn tick_reconnect(&mut self) {
         let Some(interval) = self.config.reconnect_interval else {
             return;
@@ -350,7 +349,11 @@ impl<A: Addr> Swim<A> {
         if counts.failed == 0 {
             return;
         }
-        let p = counts.failed as f64 / counts.live().max(1) as f64;
+        // About one ping per failed member per interval cluster-wide, and at
+        // least one every four intervals from each node: a node that missed
+        // a refutation (it alone still holds a live member failed) corrects
+        // itself within a minute.
+        let p = (counts.failed as f64 / counts.live().max(1) as f64).max(0.25);
         if self.rng.unit() >= p {
             return;
         }
