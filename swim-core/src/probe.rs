@@ -69,6 +69,13 @@ impl<A: Addr> Prober<A> {
         }
     }
 
+    /// Entries in the probe order and indirect probes relayed for others
+    /// (for the fuzzers' bound checks).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (self.order.len(), self.relays.len())
+    }
+
     /// Inserts a new member at a random position of the part of the pass
     /// not yet probed: O(1).
     pub(crate) fn insert(&mut self, id: SlotId, r: usize) {

@@ -47,7 +47,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -182,7 +182,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     }
 
     /// Bucket entries held, stale ones included (for bounds checks).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn raw_len(&self) -> usize {
         self.buckets.iter().map(Vec::len).sum()
     }

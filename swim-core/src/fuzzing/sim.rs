@@ -1,0 +1,6 @@
+//! Target `sim` (being written).
+
+/// Target `sim`.
+pub fn sim(data: &[u8]) {
+    let _ = data;
+}
