@@ -67,15 +67,17 @@ impl<A: Addr> Swim<A> {
         self.joiner.attempt = Some((seq, attempt, self.now + backoff + jitter));
         let seeds = self.joiner.seeds.clone();
         for seed in seeds {
-            self.send_join(seed, seq, 0);
+            self.send_join(seed, seq, 0, usize::MAX);
         }
     }
 
-    /// A join request, padded so the reply can be a full datagram.
-    fn send_join(&mut self, to: A, seq: u32, cursor: u32) {
+    /// A join request, padded so the reply can be a full datagram, at most
+    /// `budget` bytes (a request for the next page answers a `Members`
+    /// datagram: no amplification).
+    fn send_join(&mut self, to: A, seq: u32, cursor: u32, budget: usize) {
         self.stats.joins_sent += 1;
         let me = self.self_update();
-        let max = self.max_datagram();
+        let max = self.max_datagram().min(budget);
         let probe = Body::Join {
             seq,
             cursor,
@@ -213,7 +215,7 @@ impl<A: Addr> Swim<A> {
             if ours {
                 self.joiner.attempt = None;
                 if flags & MEMBERS_MORE != 0 {
-                    self.send_join(from, seq, cursor);
+                    self.send_join(from, seq, cursor, budget);
                 }
             }
         }

@@ -1,5 +1,6 @@
-//! Replays every committed fuzz corpus file (`fuzz/corpus/<target>/*`)
-//! through its target body in `swim_core::fuzzing`, on stable `cargo test`.
+//! Replays every committed fuzz corpus file (`fuzz/corpus/<target>/*`) and
+//! every past finding (`fuzz/regressions/<target>/*`) through its target
+//! body in `swim_core::fuzzing`, on stable `cargo test`.
 //! Set `SWIM_FUZZ_FILE=path` to run one target over one file (debugging:
 //! `SWIM_FUZZ_TARGET=node_ops`).
 
@@ -13,21 +14,19 @@ const TARGETS: [(&str, Target); 3] = [
     ("sim", swim_core::fuzzing::sim),
 ];
 
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
+fn files(target: &str) -> Vec<PathBuf> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    ["corpus", "regressions"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(fuzz.join(d).join(target)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect()
 }
 
 fn replay(target: &str, run: Target) -> usize {
-    let dir = corpus_dir(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return 0;
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
+    let mut files = files(target);
     files.sort();
     for f in &files {
         let data = std::fs::read(f).unwrap();

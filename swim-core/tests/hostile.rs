@@ -558,3 +558,34 @@ fn replies_are_never_more_than_three_times_the_request() {
         }
     }
 }
+
+#[test]
+fn a_small_forged_join_reply_does_not_trigger_a_full_size_join() {
+    // Found by `node_ops`: a join reply flagged MORE made the joiner send
+    // a join request padded to max_packet_size to whoever sent the reply.
+    let t0 = Rig::new(Config::lan()).t0;
+    let mut node = Swim::new(ME, Config::lan(), 1).unwrap();
+    let out = node.join(t0, &[PEER]);
+    let join = wire::decode::<A>(&sends(&out)[0].1, &Limits::UNLIMITED).unwrap();
+    let Body::Join { seq, .. } = join.body else {
+        panic!("{join:?}")
+    };
+    let reply = encode(
+        Body::Members {
+            seq,
+            flags: MEMBERS_JOIN_REPLY | MEMBERS_MORE,
+            cursor: 1,
+            records: vec![],
+        },
+        vec![],
+    );
+    let out = node.handle_datagram(t0, PEER, &reply);
+    for (to, payload) in sends(&out) {
+        assert_eq!(to, PEER);
+        assert!(
+            payload.len() <= REPLY_FACTOR * reply.len(),
+            "{}",
+            payload.len()
+        );
+    }
+}
