@@ -7,6 +7,14 @@ use crate::suspicion::Timeouts;
 use crate::wire::{Update, UpdateKind};
 use crate::{Addr, Event, State, Swim};
 
+/// Claims at or above this incarnation are forged: an honest member never
+/// gets near it, and a member held at `u64::MAX` could never refute again.
+/// Without it, a forged `Alive` at `u64::MAX` about a member not yet known
+/// (no jump to measure) followed by a `Failed` at `u64::MAX` evicted it for
+/// good. With [`MAX_INCARNATION_JUMP`], pushing a member up to it takes
+/// 2^31 accepted claims.
+pub(crate) const INCARNATION_CEILING: u64 = u64::MAX / 2;
+
 impl<A: Addr> Swim<A> {
     /// Queues an update for dissemination (replacing older news about the
     /// same member) and arms the gossip timer.
@@ -20,6 +28,10 @@ impl<A: Addr> Swim<A> {
     /// Applies one piece of news, from a datagram or from this node's own
     /// detection. Obeys precedence; re-disseminates what changed our view.
     pub(crate) fn apply_update(&mut self, u: &Update<A>) {
+        if u.incarnation >= INCARNATION_CEILING {
+            self.stats.updates_rejected += 1;
+            return;
+        }
         if u.addr == self.local {
             self.apply_about_self(u);
             return;

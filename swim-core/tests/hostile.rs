@@ -159,6 +159,29 @@ fn forged_claims_at_u64_max_about_a_member_are_rejected() {
 }
 
 #[test]
+fn a_member_cannot_be_introduced_at_u64_max_and_then_evicted() {
+    // Two steps: an Alive at u64::MAX for a member we do not know yet,
+    // then a Failed at u64::MAX, which nothing could ever override.
+    let mut r = Rig::new(Config::lan());
+    let forged = vec![
+        claim(PEER, u64::MAX, State::Alive),
+        claim(PEER, u64::MAX, State::Failed),
+    ];
+    r.send(a(50), Body::Gossip, forged);
+    assert!(
+        r.node
+            .member(&PEER)
+            .is_none_or(|m| m.incarnation < u64::MAX),
+        "{:?}",
+        r.node.member(&PEER)
+    );
+    // The real member joins at its real incarnation and is Alive.
+    r.send(PEER, Body::Gossip, vec![alive(PEER, 0)]);
+    let m = r.node.member(&PEER).unwrap();
+    assert_eq!(m.state, State::Alive, "{m:?}");
+}
+
+#[test]
 fn forged_claims_about_the_node_itself_never_kill_it() {
     for state in [State::Suspect, State::Failed, State::Left, State::Alive] {
         let mut r = Rig::new(Config::lan());
