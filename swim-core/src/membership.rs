@@ -128,6 +128,7 @@ impl<A: Addr> Swim<A> {
                     u.addr,
                     u.incarnation,
                 ));
+                self.compact_tombstones();
                 if !was_down {
                     let e = if state == State::Left {
                         Event::Left { member: u.addr }
@@ -236,6 +237,22 @@ impl<A: Addr> Swim<A> {
                 self.apply_update(&u);
             }
         }
+    }
+
+    /// A member that fails, comes back and fails again leaves a reaping
+    /// deadline each time; only those matching its current state count.
+    /// Past four per table entry, drop the rest (amortized O(1)), so churn
+    /// cannot grow the list without bound.
+    fn compact_tombstones(&mut self) {
+        if self.tombstones.len() <= 4 * self.config.max_members {
+            return;
+        }
+        let table = &self.table;
+        self.tombstones.retain(|(_, member, inc)| {
+            table.lookup(member).is_some_and(|s| {
+                matches!(s.state, State::Failed | State::Left) && s.incarnation == *inc
+            })
+        });
     }
 
     /// Forgets Failed and Left members `retention` after the change.

@@ -202,6 +202,13 @@ impl<A: Addr> Swim<A> {
 
     /// Adds a member (new, or back from Failed/Left) to the probe order.
     pub(crate) fn probe_insert(&mut self, id: SlotId) {
+        // Members that fail and come back re-enter the order each time:
+        // past twice the table's bound, rebuild it instead (amortized O(1)),
+        // so churn cannot grow it without bound.
+        if self.prober.order.len() >= 2 * self.config.max_members {
+            self.rebuild_order();
+            return;
+        }
         let r = self.rng.below(usize::MAX);
         self.prober.insert(id, r);
     }

@@ -612,3 +612,34 @@ fn a_small_forged_join_reply_does_not_trigger_a_full_size_join() {
         );
     }
 }
+
+#[test]
+fn churn_of_one_member_keeps_memory_bounded() {
+    // Alive, Failed, Alive, ... at ever higher incarnations: each flip is
+    // legitimate news, but the bookkeeping (reaping deadlines, probe order)
+    // must not grow with the number of flips.
+    let mut config = Config::lan();
+    config.max_members = 16;
+    let mut r = Rig::new(config);
+    r.know(PEER, 0);
+    let mut inc = 0;
+    for _ in 0..2_000 {
+        let mut updates = Vec::new();
+        for _ in 0..20 {
+            inc += 1;
+            updates.push(claim(a(5), inc, State::Alive));
+            updates.push(claim(a(5), inc, State::Failed));
+        }
+        r.send(PEER, Body::Gossip, updates);
+        check_bounds(&r.node);
+    }
+    r.tick_for(Duration::from_secs(1));
+    check_bounds(&r.node);
+    let m = r.node.member(&a(5)).unwrap();
+    assert_eq!((m.state, m.incarnation), (State::Failed, inc));
+    // And the member is still reaped after the retention.
+    let retention = r.node.config().retention;
+    r.tick_for(retention + Duration::from_secs(1));
+    assert!(r.node.member(&a(5)).is_none());
+    check_bounds(&r.node);
+}
