@@ -118,7 +118,7 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
     check(f.tombstones <= 4 * m, "tombstones");
     check(f.probe_order <= 2 * m, "probe order");
     check(f.relays <= c.max_relays, "relays");
-    check(f.recent <= c.facilitator_members, "recent members");
+    check(f.recent <= c.facilitator_members + 1, "recent members");
 }
 
 /// Every timer of `node`, for failure messages.
@@ -289,7 +289,7 @@ fn limits(c: &Config) -> Limits {
     }
 }
 
-fn stats_fields(s: &Stats) -> [u64; 21] {
+fn stats_fields(s: &Stats) -> [u64; 23] {
     [
         s.datagrams_received,
         s.bytes_received,
@@ -312,6 +312,8 @@ fn stats_fields(s: &Stats) -> [u64; 21] {
         s.joins_sent,
         s.syncs,
         s.reaped,
+        s.not_allowed,
+        s.envelope_rejected,
     ]
 }
 
@@ -529,7 +531,15 @@ impl Harness {
             unchanged.datagrams_dropped += 1;
             true
         } else if decoded.is_err() {
-            unchanged.decode_errors += 1;
+            // Counted once: as an envelope the node does not accept (first
+            // bytes 0xC0..=0xCF), or as a decode error.
+            assert_eq!(
+                s.decode_errors + s.envelope_rejected,
+                self.prev.decode_errors + self.prev.envelope_rejected + 1,
+                "an undecodable datagram was not counted once"
+            );
+            unchanged.decode_errors = s.decode_errors;
+            unchanged.envelope_rejected = s.envelope_rejected;
             true
         } else {
             false

@@ -6,7 +6,7 @@ use crate::wire::{
     Body, PacketBuilder, Update, UpdateKind, MEMBERS_JOIN_REPLY, MEMBERS_MORE, MEMBERS_SYNC_REPLY,
     MEMBERS_SYNC_REQUEST,
 };
-use crate::{Action, Addr, State, Swim};
+use crate::{Addr, State, Swim};
 use std::time::Duration;
 
 /// Virtual time since the node's epoch.
@@ -17,6 +17,7 @@ type Time = Duration;
 const SYNC_PAGE: usize = 512;
 
 /// Join progress.
+#[derive(Clone)]
 pub(crate) struct Joiner<A> {
     pub(crate) seeds: Vec<A>,
     /// In flight: (request seq, attempt number, next retry).
@@ -94,9 +95,7 @@ impl<A: Addr> Swim<A> {
         let Some(mut b) = b else { return };
         b.push_update(&me);
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to, payload });
+        self.emit_datagram(to, payload);
     }
 
     pub(crate) fn tick_join(&mut self) {
@@ -111,7 +110,14 @@ impl<A: Addr> Swim<A> {
 
     /// Seed side: answer with one page of members (the facilitator: the
     /// most recently joined only), at most `budget` bytes.
-    pub(crate) fn on_join(&mut self, from: A, seq: u32, cursor: u32, budget: usize) {
+    pub(crate) fn on_join(
+        &mut self,
+        from: A,
+        seq: u32,
+        cursor: u32,
+        claimed: Option<u64>,
+        budget: usize,
+    ) {
         let max = self.max_datagram().min(budget);
         let body = Body::Members {
             seq,
@@ -127,20 +133,25 @@ impl<A: Addr> Swim<A> {
             b.push_record(&self.self_update());
             // A restarted joiner learns what the cluster remembers of it.
             if let Some(s) = self.table.lookup(&from).copied() {
-                b.push_record(&self.record(&s));
+                if s.state != State::Alive || Some(s.incarnation) != claimed {
+                    b.push_record(&self.record(&s));
+                }
             }
         }
         let next = if self.config.facilitator {
+            // The most recently joined live members, the joiner excluded.
             let recent: Vec<A> = self.recent.iter().rev().copied().collect();
+            let mut given = 0;
             for a in recent {
-                if a == from {
+                if a == from || given == self.config.facilitator_members {
                     continue;
                 }
                 if let Some(s) = self.table.lookup(&a).copied() {
-                    if matches!(s.state, State::Alive | State::Suspect)
-                        && !b.push_record(&self.record(&s))
-                    {
-                        break;
+                    if matches!(s.state, State::Alive | State::Suspect) {
+                        if !b.push_record(&self.record(&s)) {
+                            break;
+                        }
+                        given += 1;
                     }
                 }
             }
@@ -153,9 +164,7 @@ impl<A: Addr> Swim<A> {
             b.set_members_cursor(next);
         }
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to: from, payload });
+        self.emit_datagram(from, payload);
     }
 
     /// Adds records from slot position `cursor` on; returns where to go on
@@ -241,9 +250,7 @@ impl<A: Addr> Swim<A> {
         let next = self.fill_page(&mut b, self.sync_cursor, Some(to), false);
         self.sync_cursor = next.unwrap_or(0);
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to, payload });
+        self.emit_datagram(to, payload);
     }
 
     pub(crate) fn tick_sync(&mut self) {

@@ -73,6 +73,7 @@ impl Counts {
 }
 
 /// The table of every member except the local node.
+#[derive(Clone)]
 pub(crate) struct Table<A> {
     slots: Vec<Slot<A>>,
     free: Vec<SlotId>,

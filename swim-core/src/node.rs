@@ -2,6 +2,7 @@
 //! live in their own files (`probe`, `membership`, `gossip`, `join`); this
 //! one only routes inputs to them.
 
+use crate::allow::AllowList;
 use crate::hash::KeyedState;
 use crate::join::Joiner;
 use crate::member::Table;
@@ -9,7 +10,8 @@ use crate::probe::Prober;
 use crate::queue::TxQueue;
 use crate::rng::Rng;
 use crate::suspicion::Suspicions;
-use crate::wire::{self, Body, Broadcast, Limits, Update, UpdateKind};
+use crate::wire::envelope::EnvelopeConfig;
+use crate::wire::{Body, Broadcast, Limits, Update, UpdateKind};
 use crate::{Action, Addr, Config, ConfigError, Event, State, Stats};
 use bytes::Bytes;
 use core::fmt;
@@ -97,6 +99,10 @@ pub(crate) const MAX_INCARNATION_JUMP: u64 = 1 << 32;
 /// `now` is always passed in; time that goes backwards is treated as the
 /// latest time seen. The same seed and the same inputs give the same
 /// outputs, bit for bit.
+///
+/// `Clone` copies the whole state (a snapshot: both copies then make the same
+/// random choices, so never run two clones on the network at once).
+#[derive(Clone)]
 pub struct Swim<A: Addr> {
     pub(crate) local: A,
     pub(crate) config: Config,
@@ -125,6 +131,10 @@ pub struct Swim<A: Addr> {
     pub(crate) sync_cursor: u32,
     pub(crate) seq: u32,
     pub(crate) out: Vec<Action<A>>,
+    pub(crate) envelope: EnvelopeConfig,
+    pub(crate) allow: AllowList,
+    /// Reused buffer for opening and sealing envelopes.
+    pub(crate) scratch: Vec<u8>,
 }
 
 impl<A: Addr> Swim<A> {
@@ -165,6 +175,9 @@ impl<A: Addr> Swim<A> {
             sync_cursor: 0,
             seq,
             out: Vec::new(),
+            envelope: EnvelopeConfig::default(),
+            allow: AllowList::new(),
+            scratch: Vec::new(),
             rng,
             config,
         })
@@ -216,14 +229,14 @@ impl<A: Addr> Swim<A> {
             self.stats.datagrams_dropped += 1;
             return self.take();
         }
-        let packet = match wire::decode::<A>(bytes, &self.limits) {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.decode_errors += 1;
-                return self.take();
-            }
+        let Some((packet, authenticated)) = self.open_datagram(from, bytes) else {
+            return self.take();
         };
-        let budget = self.reply_budget(bytes.len());
+        let budget = if authenticated {
+            usize::MAX
+        } else {
+            self.reply_budget(bytes.len())
+        };
         for u in &packet.updates {
             self.apply_update(u);
         }
@@ -236,7 +249,16 @@ impl<A: Addr> Swim<A> {
             Body::Ack { seq } => self.on_ack(from, seq),
             Body::Nack { seq } => self.on_nack(from, seq),
             Body::PingReq { seq, target } => self.on_ping_req(from, seq, target, budget),
-            Body::Join { seq, cursor, .. } => self.on_join(from, seq, cursor, budget),
+            Body::Join { seq, cursor, .. } => {
+                // What the joiner says of itself (a restarted node announces
+                // a low incarnation; the reply tells it what we remember).
+                let claimed = packet
+                    .updates
+                    .iter()
+                    .find(|u| u.addr == from)
+                    .map(|u| u.incarnation);
+                self.on_join(from, seq, cursor, claimed, budget)
+            }
             Body::Members {
                 seq,
                 flags,

@@ -11,6 +11,7 @@ use std::time::Duration;
 type Time = Duration;
 
 /// The probe in flight.
+#[derive(Clone)]
 pub(crate) struct Probe<A> {
     target: A,
     seq: u32,
@@ -22,6 +23,7 @@ pub(crate) struct Probe<A> {
 }
 
 /// Probe scheduling state.
+#[derive(Clone)]
 pub(crate) struct Prober<A> {
     /// Probe order: slot ids, shuffled each pass.
     order: Vec<SlotId>,
@@ -34,6 +36,7 @@ pub(crate) struct Prober<A> {
 }
 
 /// An indirect probe this node runs for a requester.
+#[derive(Clone)]
 struct Relay<A> {
     seq: u32,
     requester: A,

@@ -5,6 +5,7 @@ use rand_chacha::ChaCha8Rng;
 
 /// A portable, seedable PRNG (ChaCha8: the same stream on every platform and
 /// every version of `rand_chacha` 0.10).
+#[derive(Clone)]
 pub(crate) struct Rng(ChaCha8Rng);
 
 impl Rng {

@@ -10,6 +10,7 @@ use std::time::Duration;
 /// Virtual time since the node's epoch.
 type Instant = Duration;
 
+#[derive(Clone)]
 struct Suspicion<A> {
     incarnation: u64,
     start: Instant,
@@ -35,6 +36,7 @@ impl<A> Suspicion<A> {
 }
 
 /// Every running suspicion, with an ordered deadline index.
+#[derive(Clone)]
 pub(crate) struct Suspicions<A> {
     by_member: BTreeMap<A, Suspicion<A>>,
     deadlines: BTreeSet<(Instant, A)>,
