@@ -12,10 +12,10 @@
 //!   well-formed datagrams from anyone, answers to what the node sent, time
 //!   steps, ticks, join, leave, broadcast, send_to, set_meta), with the
 //!   node's invariants checked after every step.
-//! * [`sim`]: a seed and a fault schedule on a small virtual network of
-//!   nodes, with the cluster checkers (no running node holds itself failed,
-//!   incarnations monotonic, no datagram over `max_packet_size`, convergence
-//!   once the faults stop).
+//!
+//! The third target, `sim` (a seed and a fault schedule through the
+//! simulator and its checkers), lives in `swim_sim::fuzzing`: swim-sim
+//! depends on this crate, not the other way round.
 //!
 //! [`footprint`] and [`check_bounds`] expose a node's internal table and
 //! queue sizes, so tests can show that hostile input cannot grow memory past
@@ -40,9 +40,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-
-mod sim;
-pub use sim::sim;
 
 // ----- bounds -----
 

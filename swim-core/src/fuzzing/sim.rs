@@ -1,6 +1,0 @@
-//! Target `sim` (being written).
-
-/// Target `sim`.
-pub fn sim(data: &[u8]) {
-    let _ = data;
-}
