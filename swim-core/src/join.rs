@@ -24,6 +24,15 @@ pub(crate) struct Joiner<A> {
     attempt: Option<(u32, u32, Time)>,
     /// The last join this node started: its `MORE` pages are followed.
     last_seq: Option<u32>,
+    /// A paged member list being fetched: (peer, seq, cursor, retry at,
+    /// tries, size budget of each request).
+    paging: Option<(A, u32, u32, Time, u32, usize)>,
+    /// After the first join completes, fetch the whole table once more from
+    /// a random member: members that joined while we did are otherwise only
+    /// learned from gossip we may have missed.
+    resync_at: Option<Time>,
+    /// A join is under way whose completion schedules the resync.
+    resync_pending: bool,
 }
 
 impl<A: Addr> Joiner<A> {
@@ -32,11 +41,21 @@ impl<A: Addr> Joiner<A> {
             seeds: Vec::new(),
             attempt: None,
             last_seq: None,
+            paging: None,
+            resync_at: None,
+            resync_pending: false,
         }
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Time> {
-        self.attempt.map(|a| a.2)
+        [
+            self.attempt.map(|a| a.2),
+            self.paging.map(|p| p.3),
+            self.resync_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn in_progress(&self) -> bool {
@@ -55,6 +74,9 @@ impl<A: Addr> Swim<A> {
         }
         let seq = self.next_seq();
         self.joiner.last_seq = Some(seq);
+        self.joiner.paging = None;
+        self.joiner.resync_at = None;
+        self.joiner.resync_pending = true;
         self.send_joins(seq, 0);
     }
 
@@ -74,7 +96,7 @@ impl<A: Addr> Swim<A> {
 
     /// A join request, padded so the reply can be a full datagram, at most
     /// `budget` bytes (a request for the next page answers a `Members`
-    /// datagram: no amplification).
+    /// datagram, and its retries repeat it: no amplification).
     fn send_join(&mut self, to: A, seq: u32, cursor: u32, budget: usize) {
         self.stats.joins_sent += 1;
         let me = self.self_update();
@@ -102,10 +124,38 @@ impl<A: Addr> Swim<A> {
         let Some((seq, attempt, at)) = self.joiner.attempt else {
             return;
         };
-        if self.now < at {
-            return;
+        if self.now >= at {
+            self.send_joins(seq, attempt.saturating_add(1));
         }
-        self.send_joins(seq, attempt.saturating_add(1));
+    }
+
+    /// Page retries and the one resync after joining.
+    pub(crate) fn tick_paging(&mut self) {
+        if let Some((peer, seq, cursor, at, tries, budget)) = self.joiner.paging {
+            if self.now >= at {
+                if tries >= 3 {
+                    self.joiner.paging = None;
+                } else {
+                    self.request_page(peer, seq, cursor, tries + 1, budget);
+                }
+            }
+        }
+        if self.joiner.resync_at.is_some_and(|t| self.now >= t) {
+            self.joiner.resync_at = None;
+            if let Some(&peer) = self.random_members(1, None).first() {
+                let seq = self.next_seq();
+                self.joiner.last_seq = Some(seq);
+                self.request_page(peer, seq, 0, 0, usize::MAX);
+            }
+        }
+    }
+
+    /// Asks `peer` for the page of its table at `cursor`, with a retry; each
+    /// request at most `budget` bytes.
+    fn request_page(&mut self, peer: A, seq: u32, cursor: u32, tries: u32, budget: usize) {
+        let wait = self.config.probe_interval / 2 * (1 << tries.min(4));
+        self.joiner.paging = Some((peer, seq, cursor, self.now + wait, tries, budget));
+        self.send_join(peer, seq, cursor, budget);
     }
 
     /// Seed side: answer with one page of members (the facilitator: the
@@ -191,7 +241,7 @@ impl<A: Addr> Swim<A> {
     }
 
     /// A table slot as a wire record.
-    fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
+    pub(crate) fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
         let kind = match s.state {
             State::Alive => UpdateKind::Alive {
                 meta: self.table.meta(&s.addr),
@@ -224,7 +274,14 @@ impl<A: Addr> Swim<A> {
             if ours {
                 self.joiner.attempt = None;
                 if flags & MEMBERS_MORE != 0 {
-                    self.send_join(from, seq, cursor, budget);
+                    self.request_page(from, seq, cursor, 0, budget);
+                } else {
+                    self.joiner.paging = None;
+                    if core::mem::take(&mut self.joiner.resync_pending) {
+                        let wait = self.config.probe_interval * 2;
+                        let j = self.jitter(self.config.probe_interval);
+                        self.joiner.resync_at = Some(self.now + wait + j);
+                    }
                 }
             }
         }

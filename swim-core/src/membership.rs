@@ -3,9 +3,11 @@
 
 use crate::member::overrides;
 use crate::node::MAX_INCARNATION_JUMP;
-use crate::suspicion::Timeouts;
+use crate::suspicion::{Due, Timeouts};
+use crate::wire::Body;
 use crate::wire::{Update, UpdateKind};
 use crate::{Addr, Event, State, Swim};
+use std::time::Duration;
 
 /// Claims at or above this incarnation are forged: an honest member never
 /// gets near it, and a member held at `u64::MAX` could never refute again.
@@ -68,6 +70,16 @@ impl<A: Addr> Swim<A> {
             return;
         }
         if !overrides(u.incarnation, state, cur.incarnation, cur.state) {
+            if u.incarnation < cur.incarnation
+                && state != State::Alive
+                && !self.updates.contains(&u.addr)
+            {
+                // The sender acts on old news (it missed a refutation): tell
+                // it, and whoever else missed it, what we know now.
+                let current = self.record(&cur);
+                self.enqueue(current);
+                return;
+            }
             // Same suspicion from another member: a Lifeguard confirmation.
             if let UpdateKind::Suspect { by } = u.kind {
                 if cur.state == State::Suspect
@@ -130,6 +142,9 @@ impl<A: Addr> Swim<A> {
                     .start(self.now, u.addr, u.incarnation, *by, t);
                 if cur.state != State::Suspect {
                     self.emit(Event::Suspected { member: u.addr });
+                    if *by != self.local {
+                        self.maybe_probe_urgently(u.addr);
+                    }
                 }
             }
             UpdateKind::Failed { .. } | UpdateKind::Left => {
@@ -151,6 +166,11 @@ impl<A: Addr> Swim<A> {
             }
         }
         self.enqueue(u.clone());
+        // News that decides whether a member is dead spreads at once, not
+        // at the next gossip tick.
+        if state != State::Alive || cur.state != State::Alive {
+            self.expedite_gossip();
+        }
     }
 
     /// News about this node: refute suspicion, failure and forged leaves;
@@ -185,6 +205,7 @@ impl<A: Addr> Swim<A> {
         }
         self.incarnation = u.incarnation.saturating_add(1).max(self.incarnation);
         self.announce_self();
+        self.expedite_gossip();
     }
 
     /// This node's own probe of `target` failed: suspect it (or confirm).
@@ -234,12 +255,23 @@ impl<A: Addr> Swim<A> {
     }
 
     pub(crate) fn tick_suspicions(&mut self) {
-        while let Some((member, inc)) = self.suspicions.pop_due(self.now) {
+        let grace = if self.config.lifeguard_buddy {
+            self.scaled(self.config.probe_timeout)
+        } else {
+            Duration::ZERO
+        };
+        while let Some(due) = self.suspicions.pop_due(self.now, grace) {
+            let (Due::Check(member, inc) | Due::Expired(member, inc)) = due;
             let still = self
                 .table
                 .lookup(&member)
                 .is_some_and(|s| s.state == State::Suspect && s.incarnation == inc);
-            if still {
+            if still && matches!(due, Due::Check(..)) {
+                // Last chance: the ping carries the suspicion; a live
+                // suspect's ack carries its refutation.
+                let seq = self.next_seq();
+                self.send_packet(member, Body::Ping { seq }, usize::MAX);
+            } else if still {
                 let u = Update {
                     addr: member,
                     incarnation: inc,

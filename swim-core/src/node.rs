@@ -126,6 +126,8 @@ pub struct Swim<A: Addr> {
     pub(crate) recent: VecDeque<A>,
     pub(crate) tombstones: VecDeque<(Duration, A, u64)>,
     pub(crate) next_gossip_at: Option<Duration>,
+    /// When the last dedicated gossip round ran.
+    pub(crate) last_gossip: Duration,
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
     pub(crate) sync_cursor: u32,
@@ -170,6 +172,7 @@ impl<A: Addr> Swim<A> {
             recent: VecDeque::new(),
             tombstones: VecDeque::new(),
             next_gossip_at: None,
+            last_gossip: Duration::ZERO,
             next_sync_at: None,
             next_reconnect_at: None,
             sync_cursor: 0,
@@ -288,6 +291,7 @@ impl<A: Addr> Swim<A> {
         self.tick_suspicions();
         self.tick_gossip();
         self.tick_join();
+        self.tick_paging();
         self.tick_sync();
         self.tick_reconnect();
         self.tick_reap();

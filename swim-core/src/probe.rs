@@ -33,6 +33,10 @@ pub(crate) struct Prober<A> {
     /// Lifeguard local health score, 0..=awareness_max.
     pub(crate) awareness: u32,
     relays: Vec<Relay<A>>,
+    /// Suspects to probe before resuming the round-robin (a few nodes do,
+    /// so that a real failure gathers its confirmations fast and a live
+    /// suspect hears of its suspicion from more sides).
+    urgent: Vec<A>,
 }
 
 /// An indirect probe this node runs for a requester.
@@ -57,6 +61,7 @@ impl<A: Addr> Prober<A> {
             next_at: None,
             awareness: 0,
             relays: Vec::new(),
+            urgent: Vec::new(),
         }
     }
 
@@ -172,6 +177,15 @@ impl<A: Addr> Swim<A> {
     /// The next member in the shuffled round-robin order that is Alive or
     /// Suspect; reshuffles at the end of each pass.
     fn next_target(&mut self) -> Option<A> {
+        while let Some(a) = self.prober.urgent.pop() {
+            if self
+                .table
+                .lookup(&a)
+                .is_some_and(|s| s.state == State::Suspect)
+            {
+                return Some(a);
+            }
+        }
         for _ in 0..2 {
             while let Some(&id) = self.prober.order.get(self.prober.cursor) {
                 self.prober.cursor += 1;
@@ -201,6 +215,19 @@ impl<A: Addr> Swim<A> {
         self.rng.shuffle(&mut order);
         self.prober.order = order;
         self.prober.cursor = 0;
+    }
+
+    /// A member we just heard is suspected: with probability about
+    /// (k + 1) / n, probe it next (so about k + 1 members cluster-wide do).
+    pub(crate) fn maybe_probe_urgently(&mut self, member: A) {
+        if !self.config.lifeguard_suspicion {
+            return;
+        }
+        let n = self.table.counts().live().max(1);
+        let p = (f64::from(self.config.suspicion_confirmations) + 1.0) / n as f64;
+        if self.prober.urgent.len() < 4 && self.rng.unit() < p {
+            self.prober.urgent.push(member);
+        }
     }
 
     /// Adds a member (new, or back from Failed/Left) to the probe order.

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Measures N `swim agent` processes on loopback (the issue's targets).
+
+Usage: python3 swim-tokio/scripts/bench_agents.py [--agents 32] [--profile lan]
+       [--idle-secs 30] [--kills 5] [--bin target/release/swim]
+
+Builds the lean `agent` profile binary unless --bin is given, starts one seed agent and
+N-1 agents that join through it (127.0.0.1 only), then reports:
+  - join: seconds from spawning the N-1 joiners until every agent printed
+    `joined` for every other (from the agents' own JSON timestamps);
+  - RSS per agent (VmRSS) after the cluster settled;
+  - idle CPU per agent over --idle-secs (/proc/PID/schedstat run time);
+  - kill -9 detection: for --kills victims in turn, seconds from the kill
+    until every survivor printed `failed` for it (median and max).
+Every wait is bounded; all agents are killed on exit, whatever happens.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_LIMIT = 60.0  # seconds: the longest any single wait may take
+
+
+def free_ports(n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Agent:
+    def __init__(self, binary, workdir, i, port, profile, seed):
+        self.addr = f"127.0.0.1:{port}"
+        self.out_path = os.path.join(workdir, f"agent{i}.out")
+        self.err_path = os.path.join(workdir, f"agent{i}.err")
+        self.control = os.path.join(workdir, f"agent{i}.sock")
+        args = [binary, "agent", "--bind", self.addr, "--profile", profile,
+                "--control", self.control, "--meta", f"index={i}"]
+        if seed:
+            args += ["--join", seed]
+        env = dict(os.environ, RUST_LOG="warn")
+        self.proc = subprocess.Popen(args, stdout=open(self.out_path, "w"),
+                                     stderr=open(self.err_path, "w"),
+                                     stdin=subprocess.DEVNULL, env=env)
+        self._seen = 0
+        self.events = []
+
+    def read(self):
+        """New JSON lines since the last call."""
+        with open(self.out_path) as f:
+            lines = f.read().splitlines()
+        # Only whole lines; a line being written has no newline yet.
+        new = [json.loads(line) for line in lines[self._seen:] if line.endswith("}")]
+        self._seen += len(new)
+        self.events += new
+        return new
+
+    def cpu_secs(self):
+        """CPU time used so far: nanoseconds from schedstat where the kernel
+        has it, else utime+stime in clock ticks (10 ms resolution)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/schedstat") as f:
+                return int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def pss_kb(self):
+        """Proportional set size: shared pages (the binary, libc) divided
+        among the processes mapping them."""
+        with open(f"/proc/{self.proc.pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        return 0
+
+    def anon_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+        return 0
+
+    def rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def wait_until(what, cond, limit=PAGE_LIMIT):
+    deadline = time.time() + limit
+    while not cond():
+        if time.time() > deadline:
+            raise TimeoutError(f"timed out after {limit}s waiting for {what}")
+        time.sleep(0.02)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agents", type=int, default=32)
+    ap.add_argument("--profile", default="lan")
+    ap.add_argument("--idle-secs", type=float, default=30.0)
+    ap.add_argument("--kills", type=int, default=5)
+    ap.add_argument("--bin")
+    args = ap.parse_args()
+
+    binary = args.bin
+    if not binary:
+        subprocess.run(["cargo", "build", "--profile", "agent", "-q", "-p", "swim-tokio",
+                        "--bin", "swim"], check=True)
+        binary = "target/agent/swim"
+    workdir = tempfile.mkdtemp(prefix="swim-bench-")
+    agents = []
+    try:
+        ports = free_ports(args.agents)
+        agents.append(Agent(binary, workdir, 0, ports[0], args.profile, None))
+        wait_until("the seed's control socket", lambda: os.path.exists(agents[0].control), 10)
+        t_spawn = time.time()
+        for i in range(1, args.agents):
+            agents.append(Agent(binary, workdir, i, ports[i], args.profile, agents[0].addr))
+        t_spawned = time.time()
+
+        # Join convergence: every agent printed joined for every other.
+        addrs = [a.addr for a in agents]
+
+        def converged():
+            for a in agents:
+                a.read()
+            return all({e["member"] for e in a.events if e["event"] == "joined"} >= set(addrs) - {a.addr}
+                       for a in agents)
+
+        wait_until("join convergence", converged)
+        last_join = max(max(e["ts"] for e in a.events if e["event"] == "joined") for a in agents)
+        join_secs = last_join - t_spawn
+
+        # Settle, then idle CPU and RSS.
+        time.sleep(3.0)
+        before = [a.cpu_secs() for a in agents]
+        t0 = time.time()
+        time.sleep(args.idle_secs)
+        after = [a.cpu_secs() for a in agents]
+        elapsed = time.time() - t0
+        cpu_pct = [100.0 * (b - a) / elapsed for a, b in zip(before, after)]
+        rss_mb = [a.rss_kb() / 1024.0 for a in agents]
+        pss_mb = [a.pss_kb() / 1024.0 for a in agents]
+        anon_mb = [a.anon_kb() / 1024.0 for a in agents]
+        false_failures = sum(1 for a in agents for e in a.events if e["event"] == "failed")
+
+        # kill -9 detection, one victim at a time (never the seed).
+        detections, first_suspect, first_failed = [], [], []
+        alive = list(agents)
+        for k in range(min(args.kills, args.agents - 2)):
+            victim = alive[-1]
+            alive.remove(victim)
+            for a in alive:
+                a.read()
+            t_kill = time.time()
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait()
+
+            def all_failed():
+                for a in alive:
+                    a.read()
+                return all(any(e["event"] == "failed" and e["member"] == victim.addr and e["ts"] >= t_kill - 0.01
+                               for e in a.events) for a in alive)
+
+            wait_until(f"kill #{k + 1} to be detected", all_failed)
+            last = max(max(e["ts"] for e in a.events if e["event"] == "failed" and e["member"] == victim.addr)
+                       for a in alive)
+            detections.append(last - t_kill)
+            about = [e for a in alive for e in a.events
+                     if e["member"] == victim.addr and e["ts"] >= t_kill - 0.01]
+            first_suspect.append(min((e["ts"] for e in about if e["event"] == "suspected"),
+                                     default=last) - t_kill)
+            first_failed.append(min(e["ts"] for e in about if e["event"] == "failed") - t_kill)
+            time.sleep(1.0)
+
+        n = args.agents
+        print(f"# {n} agents, profile {args.profile}, {binary}")
+        print(f"spawned {n - 1} joiners in {t_spawned - t_spawn:.3f} s")
+        print(f"| metric | measured | target |")
+        print(f"| --- | --- | --- |")
+        print(f"| join of all {n} through one seed converged | {join_secs:.2f} s | <= 1 s |")
+        print(f"| RSS per agent (median / max) | {statistics.median(rss_mb):.1f} / {max(rss_mb):.1f} MB | <= 4 MB |")
+        print(f"| PSS per agent (shared pages split; median / max) | "
+              f"{statistics.median(pss_mb):.1f} / {max(pss_mb):.1f} MB | |")
+        print(f"| private anonymous memory per agent (median / max) | "
+              f"{statistics.median(anon_mb):.2f} / {max(anon_mb):.2f} MB | |")
+        print(f"| idle CPU per agent (mean / max, {args.idle_secs:.0f} s) | "
+              f"{statistics.mean(cpu_pct):.3f}% / {max(cpu_pct):.3f}% | <= 0.05% |")
+        if detections:
+            print(f"| kill -9 until every survivor printed failed (median / max of {len(detections)}) | "
+                  f"{statistics.median(detections):.2f} / {max(detections):.2f} s | <= 5 s |")
+        if detections:
+            print(f"| ... first `suspected` anywhere / first `failed` anywhere (median) | "
+                  f"{statistics.median(first_suspect):.2f} / {statistics.median(first_failed):.2f} s | |")
+        print(f"| failed lines printed before any kill (false positives) | {false_failures} | 0 |")
+    finally:
+        for a in agents:
+            if a.proc.poll() is None:
+                a.proc.send_signal(signal.SIGKILL)
+        for a in agents:
+            try:
+                a.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        print(f"(agent output kept in {workdir})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
