@@ -611,6 +611,24 @@ fn a_small_forged_join_reply_does_not_trigger_a_full_size_join() {
             payload.len()
         );
     }
+    // Nor do the page request's retries, when nothing answers.
+    let mut retries = 0;
+    for ms in (0..10_000).step_by(50) {
+        let out = node.tick(t0 + Duration::from_millis(ms));
+        for (to, payload) in sends(&out) {
+            let p = wire::decode::<A>(&payload, &Limits::UNLIMITED).unwrap();
+            if let Body::Join { cursor: 1, .. } = p.body {
+                assert_eq!(to, PEER);
+                assert!(
+                    payload.len() <= REPLY_FACTOR * reply.len(),
+                    "{}",
+                    payload.len()
+                );
+                retries += 1;
+            }
+        }
+    }
+    assert!(retries > 0, "the page request is retried");
 }
 
 #[test]
