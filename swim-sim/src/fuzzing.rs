@@ -48,7 +48,7 @@ pub fn sim(data: &[u8]) {
     let (builder, plan) = schedule(data);
     let report = builder.build().run();
     if let Err(e) = report.check() {
-        panic!("sim target: {e}\nschedule: {plan}");
+        panic!("sim target: {e}\nschedule: {plan}\n{}", report.summary());
     }
 }
 
@@ -61,7 +61,8 @@ pub fn schedule(data: &[u8]) -> (Builder, String) {
     let nodes = u.range(4, 10) as u32;
     let dur = u.range(90, 150);
     let stop = dur / 2;
-    let mut config = match u.u8() % 3 {
+    let kind = u.u8() % 3;
+    let mut config = match kind {
         0 => swim_core::Config::lan(),
         1 => swim_core::Config::local(),
         _ => crate::without_lifeguard(swim_core::Config::lan()),
@@ -71,7 +72,13 @@ pub fn schedule(data: &[u8]) -> (Builder, String) {
         config.max_meta_size = 64;
         config.max_payload_size = 256;
     }
-    let mut plan = format!("seed {seed}, {nodes} nodes, {dur} s, faults until {stop} s:");
+    let mut plan = format!(
+        "seed {seed}, {nodes} nodes, {dur} s, {} config (probe interval {:?}, lifeguard {}, max_packet_size {}), faults until {stop} s:",
+        ["lan", "local", "lan without Lifeguard"][usize::from(kind)],
+        config.probe_interval,
+        config.lifeguard_suspicion,
+        config.max_packet_size,
+    );
     let mut b = Builder::new()
         .seed(seed)
         .nodes(nodes)
