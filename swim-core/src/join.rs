@@ -348,7 +348,12 @@ impl<A: Addr> Swim<A> {
         let j = self.jitter(interval / 2);
         self.next_reconnect_at = Some(self.now + interval + j);
         let counts = self.table.counts();
-        if counts.live() == 0 && !self.joiner.seeds.is_empty() && !self.joiner.in_progress() {
+        // Re-join when a seed is not a live member: when this node is
+        // isolated, and after a partition that outlived `retention` (both
+        // sides reaped the other, so re-probing Failed members cannot heal
+        // it; the seeds are the one address known to reach the rest).
+        let seed_lost = self.joiner.seeds.iter().any(|s| !self.is_live(s));
+        if seed_lost && !self.joiner.in_progress() {
             let seeds = self.joiner.seeds.clone();
             self.start_join(&seeds);
         }

@@ -23,3 +23,25 @@ fn sim_corpus() {
     }
     eprintln!("sim: {} files", files.len());
 }
+
+/// Found by the `sim` target (fuzz/regressions/sim/one-way-partition-no-
+/// reconvergence): a partition that outlives `retention` left two clusters
+/// for good, each having reaped the other.
+#[test]
+fn a_partition_longer_than_retention_heals() {
+    let s = std::time::Duration::from_secs;
+    let config = swim_core::Config::local();
+    assert!(config.retention < s(80));
+    let (a, b) = ([0, 1, 2], [3, 4, 5]);
+    let report = swim_sim::Builder::new()
+        .seed(3)
+        .nodes(6)
+        .config(config)
+        .partition(s(10), a, b)
+        .repair(s(90), a, b)
+        .duration(s(150))
+        .converge_within(s(40))
+        .build()
+        .run();
+    report.check().unwrap();
+}
