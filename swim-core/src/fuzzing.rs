@@ -8,6 +8,10 @@
 //! * [`wire_decode`]: bytes → [`wire::decode`] for both address types; what
 //!   decodes re-encodes (and re-packs with [`PacketBuilder`]) to the same
 //!   bytes, and tighter limits only ever reject.
+//! * [`envelope`]: bytes → `EnvelopeConfig::open` under five configurations
+//!   (none, label, keyring, keyring + label, and the plaintext migration
+//!   switch); what opens re-seals to the same bytes; and the bytes as a plain
+//!   packet seal, open back, and fail authentication when any bit flips.
 //! * [`node_ops`]: a sequence of operations on one node (hostile or
 //!   well-formed datagrams from anyone, answers to what the node sent, time
 //!   steps, ticks, join, leave, broadcast, send_to, set_meta), with the
@@ -29,6 +33,10 @@
 )]
 
 use crate::node::MAX_INCARNATION_JUMP;
+use crate::wire::envelope::{
+    EnvelopeConfig, Key, Keyring, Label, ENVELOPE_RANGE, KEY_ID_LEN, KEY_LEN, LABELED, NONCE_LEN,
+    SEALED,
+};
 use crate::wire::{
     self, Body, Broadcast, Limits, Packet, PacketBuilder, Update, UpdateKind, MEMBERS_JOIN_REPLY,
     MEMBERS_MORE, MEMBERS_SYNC_REPLY, MEMBERS_SYNC_REQUEST,
@@ -200,6 +208,96 @@ fn round_trip<A: Addr>(data: &[u8]) {
                 over_meta || over_payload || over_items,
                 "tight limits rejected a packet within them: {p:?}"
             );
+        }
+    }
+}
+
+// ----- envelope -----
+
+/// The configurations [`envelope`] opens and seals under.
+fn envelope_configs() -> &'static [EnvelopeConfig] {
+    static CONFIGS: OnceLock<Vec<EnvelopeConfig>> = OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        let label = Label::new("prod-eu").expect("label");
+        let ring = Keyring::new(Key::from_bytes([0x5a; KEY_LEN]).expect("key"));
+        let mut all = vec![
+            EnvelopeConfig::default(),
+            EnvelopeConfig {
+                label: Some(label.clone()),
+                ..EnvelopeConfig::default()
+            },
+            EnvelopeConfig {
+                keyring: Some(ring.clone()),
+                ..EnvelopeConfig::default()
+            },
+            EnvelopeConfig {
+                label: Some(label.clone()),
+                keyring: Some(ring.clone()),
+                ..EnvelopeConfig::default()
+            },
+        ];
+        all.push(EnvelopeConfig {
+            label: Some(label),
+            keyring: Some(ring),
+            accept_plaintext: true,
+            send_plaintext: false,
+        });
+        all
+    })
+}
+
+/// Target `envelope`: `data` as a received datagram, and as a plain packet
+/// to protect, under every configuration of [`envelope_configs`].
+pub fn envelope(data: &[u8]) {
+    let configs = envelope_configs();
+    let (plain, labeled) = (&configs[0], &configs[1]);
+    let mut scratch = Vec::new();
+    let mut out = Vec::new();
+    for c in configs {
+        // What opens is a valid inner packet and re-seals to the same bytes.
+        if let Ok(inner) = c.open(data, &mut scratch) {
+            let inner = inner.to_vec();
+            assert!(
+                inner.first().is_some_and(|b| !ENVELOPE_RANGE.contains(b)),
+                "opened to an empty or nested packet"
+            );
+            let (form, nonce) = match data[0] {
+                LABELED => (labeled, [0; NONCE_LEN]),
+                SEALED => {
+                    let nonce: [u8; NONCE_LEN] = data[1 + KEY_ID_LEN..][..NONCE_LEN]
+                        .try_into()
+                        .expect("nonce");
+                    (c, nonce)
+                }
+                _ => (plain, [0; NONCE_LEN]),
+            };
+            form.seal(&inner, nonce, &mut out).expect("re-seal");
+            assert_eq!(out, data, "re-sealing what opened gives other bytes");
+        }
+        // The bytes as a packet: seal, open back, and detect tampering.
+        let nonce = [data.len() as u8; NONCE_LEN];
+        match c.seal(data, nonce, &mut out) {
+            Err(_) => assert!(
+                data.first().is_none_or(|b| ENVELOPE_RANGE.contains(b)),
+                "refused to seal a valid inner packet"
+            ),
+            Ok(()) => {
+                assert_eq!(out.len(), data.len() + c.overhead(), "overhead is wrong");
+                let opened = c.open(&out, &mut scratch).expect("open what was sealed");
+                assert_eq!(opened, data, "open(seal(x)) != x");
+                if c.encrypts() {
+                    let bit = data.first().map_or(0, |&b| usize::from(b));
+                    let i = bit / 8 % out.len();
+                    out[i] ^= 1 << (bit % 8);
+                    // The migration switch accepts plain packets: a flip
+                    // that turns the first byte into a plain one is one.
+                    let now_plain = i == 0 && !ENVELOPE_RANGE.contains(&out[0]);
+                    assert!(
+                        c.open(&out, &mut scratch).is_err() || (c.accept_plaintext && now_plain),
+                        "a flipped bit at byte {i} went unnoticed"
+                    );
+                }
+            }
         }
     }
 }

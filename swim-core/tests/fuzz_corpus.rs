@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 type Target = fn(&[u8]);
 
 /// The `sim` target's corpus is replayed by swim-sim's own test.
-const TARGETS: [(&str, Target); 2] = [
+const TARGETS: [(&str, Target); 3] = [
     ("wire_decode", swim_core::fuzzing::wire_decode),
     ("node_ops", swim_core::fuzzing::node_ops),
+    ("envelope", swim_core::fuzzing::envelope),
 ];
 
 fn files(target: &str) -> Vec<PathBuf> {
@@ -58,4 +59,10 @@ fn wire_decode_corpus() {
 fn node_ops_corpus() {
     let n = replay("node_ops", TARGETS[1].1);
     eprintln!("node_ops: {n} files");
+}
+
+#[test]
+fn envelope_corpus() {
+    let n = replay("envelope", TARGETS[2].1);
+    eprintln!("envelope: {n} files");
 }
