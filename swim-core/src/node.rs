@@ -130,6 +130,8 @@ pub struct Swim<A: Addr> {
     pub(crate) last_gossip: Duration,
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
+    /// When the last re-join through the seeds started.
+    pub(crate) last_rejoin: Option<Duration>,
     pub(crate) sync_cursor: u32,
     /// The datagram being handled claimed we are suspect, failed or left.
     pub(crate) claims_about_us: bool,
@@ -177,6 +179,7 @@ impl<A: Addr> Swim<A> {
             last_gossip: Duration::ZERO,
             next_sync_at: None,
             next_reconnect_at: None,
+            last_rejoin: None,
             sync_cursor: 0,
             claims_about_us: false,
             seq,
