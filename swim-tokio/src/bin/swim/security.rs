@@ -3,14 +3,14 @@
 
 use crate::AgentArgs;
 use std::path::Path;
-use swim_tokio::{AllowList, EnvelopeConfig, Key, KeyId, Keyring, Label, Security};
+use swim_tokio::{AllowList, EnvelopeConfig, Key, KeyError, KeyId, Keyring, Label, Security};
 
 /// Reads one key (64 hex digits or base64 of 32 bytes; surrounding
 /// whitespace ignored) from `path`, or from stdin when `path` is `-`. Every
 /// error names the file. Warns when others may read the file.
 pub(crate) fn read_key_file(path: &Path) -> Result<Key, String> {
     let mut text = read_key_text(path)?;
-    let key = Key::parse(&text).map_err(|e| format!("key file {}: {e}", path.display()));
+    let key = parse_key_text(&text).map_err(|e| format!("key file {}: {e}", path.display()));
     wipe_string(&mut text);
     key
 }
@@ -38,7 +38,7 @@ pub(crate) fn read_key_text(path: &Path) -> Result<String, String> {
             ));
         }
     };
-    if let Err(e) = Key::parse(&text) {
+    if let Err(e) = parse_key_text(&text) {
         wipe_string(&mut text);
         return Err(format!("key file {shown}: {e}"));
     }
@@ -53,9 +53,24 @@ pub(crate) fn wipe_string(text: &mut String) {
     wipe(&mut bytes);
 }
 
-/// Parses a key sent as text (the control socket's `key-add`).
+/// Parses a key written as text ([`Key::parse`]). Text made only of hex
+/// digits but not 64 of them is reported as a hex key of the wrong length
+/// (`Key::parse` would read it as base64 and report that length, which
+/// confuses): no such text is a valid key either way.
 pub(crate) fn parse_key_text(text: &str) -> Result<Key, String> {
-    Key::parse(text).map_err(|e| e.to_string())
+    Key::parse(text).map_err(|e| {
+        let t = text.trim();
+        if t.bytes().all(|b| b.is_ascii_hexdigit())
+            && matches!(e, KeyError::WrongLength(_) | KeyError::BadEncoding)
+        {
+            format!(
+                "key is {} hex digits; expected exactly 64 (32 bytes), or base64 of 32 bytes",
+                t.len()
+            )
+        } else {
+            e.to_string()
+        }
+    })
 }
 
 /// Overwrites key material before the buffer is freed.
@@ -142,6 +157,10 @@ mod tests {
         let id = KeyId([0xde, 0xad, 0x01, 0x9f]);
         assert_eq!(parse_key_id(&id.to_string()).unwrap(), id);
         assert_eq!(parse_key_id("DEAD019F").unwrap(), id);
+        assert!(parse_key_text(&"ab".repeat(16))
+            .unwrap_err()
+            .contains("32 hex digits; expected exactly 64"));
+        assert!(parse_key_text(&"ab".repeat(32)).is_ok());
         for bad in ["", "dead019", "dead019f0", "deadbeeg", "+ead019f", "déad01"] {
             assert!(parse_key_id(bad).is_err(), "{bad:?}");
         }
