@@ -2,8 +2,9 @@
 //! `serf members`.
 //!
 //! - `swim agent --bind ADDR [--join ADDR_OR_HOST:PORT]... [--profile
-//!   lan|wan|local] [--meta KEY=VALUE]... [--facilitator] [--control PATH]`
-//!   runs a member and prints one JSON line per membership event on stdout;
+//!   lan|wan|local] [--meta KEY=VALUE]... [--facilitator] [--control PATH]
+//!   [--key-file PATH]... [--label NAME] [--allow CIDR]...
+//!   [--accept-plaintext] [--send-plaintext]` runs a member and prints one JSON line per membership event on stdout;
 //!   logs go to stderr (`RUST_LOG` filters them). SIGINT/SIGTERM leave
 //!   gracefully, then exit 0.
 //! - `swim members --control PATH [--json]` prints the member table.
