@@ -308,6 +308,19 @@ impl<A: Addr> Swim<A> {
         self.emit_datagram(to, payload);
     }
 
+    /// `from` sent us a datagram but is not in our table: send it a sync
+    /// request no larger than `budget` (it answers with a page that starts
+    /// with its own record). At most one such request per quarter period,
+    /// whoever asks.
+    pub(crate) fn maybe_ask_who(&mut self, from: A, budget: usize) {
+        if self.table.find(&from).is_some() || self.now < self.next_whois_at {
+            return;
+        }
+        self.next_whois_at = self.now + self.config.probe_interval / 4;
+        let seq = self.next_seq();
+        self.send_sync(from, seq, MEMBERS_SYNC_REQUEST, budget);
+    }
+
     pub(crate) fn tick_sync(&mut self) {
         let Some(interval) = self.config.sync_interval else {
             return;
