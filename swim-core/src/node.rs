@@ -172,7 +172,7 @@ impl<A: Addr> Swim<A> {
             broadcasts: TxQueue::new(config.max_broadcast_queue, hasher),
             seen: crate::gossip::Seen::new(config.broadcast_dedup_window, hasher),
             next_broadcast_id: 0,
-            suspicions: Suspicions::new(),
+            suspicions: Suspicions::new(hasher),
             prober: Prober::new(),
             joiner: Joiner::new(),
             recent: VecDeque::new(),

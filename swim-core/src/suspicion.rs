@@ -4,7 +4,9 @@
 //! members confirm it: `timeout(c) = max(min, max − (max − min) ·
 //! ln(c + 1) / ln(k + 1))` after `c` confirmations, `k` expected.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::hash::{KeyedState, Map};
+use core::hash::Hash;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Virtual time since the node's epoch.
@@ -18,7 +20,9 @@ struct Suspicion<A> {
     max: Duration,
     k: u32,
     /// Distinct members that suspect it (the first included).
-    confirmers: Vec<A>,
+    /// Inline (no second allocation to miss in cache): k + 1 ≤ 8 with the
+    /// presets.
+    confirmers: smallvec::SmallVec<[A; 8]>,
     deadline: Instant,
     /// The last-chance probe was sent (see [`Due::Check`]).
     checked: bool,
@@ -40,7 +44,9 @@ impl<A> Suspicion<A> {
 /// Every running suspicion, with an ordered deadline index.
 #[derive(Clone)]
 pub(crate) struct Suspicions<A> {
-    by_member: BTreeMap<A, Suspicion<A>>,
+    /// Lookup only (never iterated): a hash map, one cache miss per
+    /// confirmation at scale instead of a B-tree walk.
+    by_member: Map<A, Suspicion<A>>,
     deadlines: BTreeSet<(Instant, A)>,
 }
 
@@ -52,10 +58,10 @@ pub(crate) struct Timeouts {
     pub(crate) k: u32,
 }
 
-impl<A: Ord + Copy> Suspicions<A> {
-    pub(crate) fn new() -> Self {
+impl<A: Ord + Copy + Hash> Suspicions<A> {
+    pub(crate) fn new(hasher: KeyedState) -> Self {
         Suspicions {
-            by_member: BTreeMap::new(),
+            by_member: Map::with_hasher(hasher),
             deadlines: BTreeSet::new(),
         }
     }
@@ -74,7 +80,7 @@ impl<A: Ord + Copy> Suspicions<A> {
             min: t.min,
             max: t.max.max(t.min),
             k: t.k,
-            confirmers: vec![by],
+            confirmers: smallvec::smallvec![by],
             deadline: now,
             checked: false,
         };
@@ -162,7 +168,7 @@ mod tests {
     #[test]
     fn starts_at_max_and_shrinks_to_min() {
         let now = Duration::from_secs(100);
-        let mut s = Suspicions::new();
+        let mut s = Suspicions::new(KeyedState::new(1, 2));
         s.start(now, 1u32, 0, 100, T);
         assert_eq!(s.next_deadline(), Some(now + T.max));
         assert!(s.confirm(&1, 0, 101));
@@ -180,7 +186,7 @@ mod tests {
     fn unconfirmed_suspicion_gets_one_last_check() {
         let now = Duration::from_secs(100);
         let g = Duration::from_millis(400);
-        let mut s = Suspicions::new();
+        let mut s = Suspicions::new(KeyedState::new(1, 2));
         s.start(now, 1u32, 3, 100, T);
         s.start(now, 2u32, 3, 100, T);
         for by in 101..104 {
@@ -198,7 +204,7 @@ mod tests {
     #[test]
     fn pops_in_deadline_order() {
         let now = Duration::from_secs(100);
-        let mut s = Suspicions::new();
+        let mut s = Suspicions::new(KeyedState::new(1, 2));
         s.start(now, 1u32, 5, 100, T);
         s.start(
             now + Duration::from_secs(1),
