@@ -494,3 +494,41 @@ fn one_way_partition_heals() {
     let t = t.expect("converged after the one-way partition");
     assert!(t <= 30 * S, "took {t:?}");
 }
+
+#[test]
+fn failed_member_suspected_at_a_newer_incarnation_is_alive_not_joined() {
+    let mut net = cluster(3, 13);
+    let inc = net.node(0).member(&addr(2)).unwrap().incarnation;
+    let e0 = net.events.len();
+    net.inject(
+        addr(1),
+        0,
+        &gossip(vec![Update {
+            addr: addr(2),
+            incarnation: inc,
+            kind: UpdateKind::Failed { by: addr(1) },
+        }]),
+    );
+    net.inject(
+        addr(1),
+        0,
+        &gossip(vec![Update {
+            addr: addr(2),
+            incarnation: inc + 1,
+            kind: UpdateKind::Suspect { by: addr(1) },
+        }]),
+    );
+    let seen: Vec<_> = net.events[e0..]
+        .iter()
+        .filter(|s| s.node == 0)
+        .map(|s| s.event.clone())
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            Event::Failed { member: addr(2) },
+            Event::Alive { member: addr(2) },
+            Event::Suspected { member: addr(2) }
+        ]
+    );
+}

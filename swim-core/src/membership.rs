@@ -147,7 +147,10 @@ impl<A: Addr> Swim<A> {
                 }
             }
             UpdateKind::Suspect { by } => {
-                if was_down {
+                if cur.state == State::Failed {
+                    // Alive again (a newer incarnation), though suspected.
+                    self.emit(Event::Alive { member: u.addr });
+                } else if cur.state == State::Left {
                     let meta = self.table.meta(&u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
