@@ -17,7 +17,12 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 ///
 /// The encoding must be canonical: `decode` accepts exactly the bytes
 /// `encode` produces, so decoding then re-encoding gives the same bytes.
-pub trait Addr: Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + 'static {
+///
+/// [`SourceIp`](crate::allow::SourceIp) gives the IP the address allow-list
+/// checks (`None` for address types without one).
+pub trait Addr:
+    Copy + Eq + Ord + Hash + Debug + Display + Send + Sync + crate::allow::SourceIp + 'static
+{
     /// A lower bound on [`encoded_len`](Addr::encoded_len) for every value;
     /// the decoder caps item counts with it. `0` is always safe.
     const MIN_ENCODED_LEN: usize = 0;

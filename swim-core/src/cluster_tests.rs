@@ -193,6 +193,18 @@ fn halves_remerge_after_partition_heals() {
         .expect("re-merged");
     eprintln!("re-merged {t:?} after heal");
     assert!(t <= 30 * S, "took {t:?}");
+    // Each side reported the other alive again (not joined: it was failed).
+    for &i in &a {
+        for &j in &b {
+            for (x, y) in [(i, j), (j, i)] {
+                let alive = net
+                    .events_about(y)
+                    .filter(|s| s.node == x && matches!(s.event, Event::Alive { .. }))
+                    .count();
+                assert!(alive >= 1, "{x} saw {y} alive again");
+            }
+        }
+    }
 }
 
 #[test]

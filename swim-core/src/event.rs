@@ -19,8 +19,8 @@ pub enum Action<A> {
 /// A membership change or an application message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<A> {
-    /// A member was seen for the first time (or came back after being
-    /// forgotten, failed or left).
+    /// A member was seen for the first time (or came back after it left,
+    /// or after it was forgotten).
     Joined {
         /// The member.
         member: A,
@@ -39,7 +39,9 @@ pub enum Event<A> {
         /// The member.
         member: A,
     },
-    /// A suspected member refuted the suspicion.
+    /// A member is alive again: a suspected member refuted the suspicion,
+    /// or a member declared failed turned out to be alive (it refuted, or
+    /// restarted at the same address).
     Alive {
         /// The member.
         member: A,
@@ -111,4 +113,9 @@ pub struct Stats {
     pub syncs: u64,
     /// Members forgotten after `retention`.
     pub reaped: u64,
+    /// Datagrams dropped because their source is outside the allow-list.
+    pub not_allowed: u64,
+    /// Datagrams dropped by the envelope: wrong label, unknown key, failed
+    /// authentication, plaintext refused, ...
+    pub envelope_rejected: u64,
 }

@@ -4,7 +4,7 @@
 use crate::hash::{KeyedState, Map};
 use crate::queue::Offer;
 use crate::wire::{Body, Broadcast, PacketBuilder, Update, UpdateKind};
-use crate::{Action, Addr, Event, State, Swim};
+use crate::{Addr, Event, State, Swim};
 use std::collections::VecDeque;
 
 /// Remembers the last `window` broadcast ids so each is delivered once.
@@ -51,11 +51,6 @@ impl<A: Addr> Swim<A> {
         self.config.retransmit_mult.saturating_mul(log)
     }
 
-    /// Largest datagram this node emits.
-    pub(crate) fn max_datagram(&self) -> usize {
-        self.config.max_packet_size
-    }
-
     /// Builds a datagram to `to` with `body`, piggybacks what fits within
     /// `budget` bytes (and `max_packet_size`), and emits it.
     pub(crate) fn send_packet(&mut self, to: A, body: Body<A>, budget: usize) {
@@ -68,9 +63,7 @@ impl<A: Addr> Swim<A> {
         };
         self.piggyback(&mut b, to);
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to, payload });
+        self.emit_datagram(to, payload);
     }
 
     /// Fills a packet: first what `to` must hear about itself (Lifeguard
@@ -196,9 +189,7 @@ impl<A: Addr> Swim<A> {
                 continue;
             }
             let payload = b.finish();
-            self.stats.datagrams_sent += 1;
-            self.stats.bytes_sent += payload.len() as u64;
-            self.out.push(Action::Send { to, payload });
+            self.emit_datagram(to, payload);
         }
         if !(self.updates.is_empty() && self.broadcasts.is_empty()) {
             self.arm_gossip();

@@ -6,7 +6,7 @@ use crate::wire::{
     Body, PacketBuilder, Update, UpdateKind, MEMBERS_JOIN_REPLY, MEMBERS_MORE, MEMBERS_SYNC_REPLY,
     MEMBERS_SYNC_REQUEST,
 };
-use crate::{Action, Addr, State, Swim};
+use crate::{Addr, State, Swim};
 use std::time::Duration;
 
 /// Virtual time since the node's epoch.
@@ -93,9 +93,7 @@ impl<A: Addr> Swim<A> {
         let Some(mut b) = b else { return };
         b.push_update(&me);
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to, payload });
+        self.emit_datagram(to, payload);
     }
 
     pub(crate) fn tick_join(&mut self) {
@@ -152,9 +150,7 @@ impl<A: Addr> Swim<A> {
             b.set_members_cursor(next);
         }
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to: from, payload });
+        self.emit_datagram(from, payload);
     }
 
     /// Adds records from slot position `cursor` on; returns where to go on
@@ -240,9 +236,7 @@ impl<A: Addr> Swim<A> {
         let next = self.fill_page(&mut b, self.sync_cursor, Some(to), false);
         self.sync_cursor = next.unwrap_or(0);
         let payload = b.finish();
-        self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += payload.len() as u64;
-        self.out.push(Action::Send { to, payload });
+        self.emit_datagram(to, payload);
     }
 
     pub(crate) fn tick_sync(&mut self) {

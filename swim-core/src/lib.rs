@@ -81,6 +81,7 @@
 )]
 
 mod addr;
+pub mod allow;
 mod config;
 mod event;
 mod gossip;
@@ -92,6 +93,7 @@ mod node;
 mod probe;
 mod queue;
 mod rng;
+mod security;
 mod suspicion;
 pub mod wire;
 
@@ -106,4 +108,11 @@ mod cluster_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod security_tests;
+#[cfg(test)]
 mod testkit;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -74,7 +74,18 @@ impl<A: Addr> Swim<A> {
             UpdateKind::Alive { meta } => {
                 self.suspicions.remove(&u.addr);
                 let meta_changed = self.table.set_meta(u.addr, meta);
-                if was_down {
+                if cur.state == State::Failed {
+                    // Declared failed, but alive after all (it refuted, or
+                    // restarted at the same address): alive again.
+                    self.probe_insert(id);
+                    self.emit(Event::Alive { member: u.addr });
+                    if meta_changed {
+                        self.emit(Event::Updated {
+                            member: u.addr,
+                            meta: meta.clone(),
+                        });
+                    }
+                } else if cur.state == State::Left {
                     self.probe_insert(id);
                     self.note_recent(u.addr);
                     self.emit(Event::Joined {

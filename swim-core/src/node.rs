@@ -2,6 +2,7 @@
 //! live in their own files (`probe`, `membership`, `gossip`, `join`); this
 //! one only routes inputs to them.
 
+use crate::allow::AllowList;
 use crate::hash::KeyedState;
 use crate::join::Joiner;
 use crate::member::Table;
@@ -9,7 +10,8 @@ use crate::probe::Prober;
 use crate::queue::TxQueue;
 use crate::rng::Rng;
 use crate::suspicion::Suspicions;
-use crate::wire::{self, Body, Broadcast, Limits, Update, UpdateKind};
+use crate::wire::envelope::EnvelopeConfig;
+use crate::wire::{Body, Broadcast, Limits, Update, UpdateKind};
 use crate::{Action, Addr, Config, ConfigError, Event, State, Stats};
 use bytes::Bytes;
 use core::fmt;
@@ -129,6 +131,10 @@ pub struct Swim<A: Addr> {
     pub(crate) sync_cursor: u32,
     pub(crate) seq: u32,
     pub(crate) out: Vec<Action<A>>,
+    pub(crate) envelope: EnvelopeConfig,
+    pub(crate) allow: AllowList,
+    /// Reused buffer for opening and sealing envelopes.
+    pub(crate) scratch: Vec<u8>,
 }
 
 impl<A: Addr> Swim<A> {
@@ -169,6 +175,9 @@ impl<A: Addr> Swim<A> {
             sync_cursor: 0,
             seq,
             out: Vec::new(),
+            envelope: EnvelopeConfig::default(),
+            allow: AllowList::new(),
+            scratch: Vec::new(),
             rng,
             config,
         })
@@ -220,14 +229,14 @@ impl<A: Addr> Swim<A> {
             self.stats.datagrams_dropped += 1;
             return self.take();
         }
-        let packet = match wire::decode::<A>(bytes, &self.limits) {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.decode_errors += 1;
-                return self.take();
-            }
+        let Some((packet, authenticated)) = self.open_datagram(from, bytes) else {
+            return self.take();
         };
-        let budget = self.reply_budget(bytes.len());
+        let budget = if authenticated {
+            usize::MAX
+        } else {
+            self.reply_budget(bytes.len())
+        };
         for u in &packet.updates {
             self.apply_update(u);
         }

@@ -117,12 +117,12 @@ proptest! {
         if headed {
             datagram.insert(0, wire::HEADER);
         }
-        let errors = n.stats().decode_errors;
+        let errors = n.stats().decode_errors + n.stats().envelope_rejected;
         let limits = wire::Limits { max_meta_size: 512, max_payload_size: 1024, max_items: 1400 };
         let valid = wire::decode::<A>(&datagram, &limits).is_ok();
         let actions = n.handle_datagram(t, addr(from), &datagram);
         if !valid {
-            prop_assert_eq!(n.stats().decode_errors, errors + 1);
+            prop_assert_eq!(n.stats().decode_errors + n.stats().envelope_rejected, errors + 1);
             prop_assert!(actions.is_empty());
             prop_assert_eq!(before, snapshot(&n));
         }

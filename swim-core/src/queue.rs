@@ -2,18 +2,21 @@
 //! retransmit budget per item, at most one item per key (a newer item about
 //! the same key replaces the older), bounded.
 //!
-//! Items sit in buckets by how often they were sent. Moving an item to the
-//! next bucket appends a new bucket entry and leaves the old one stale (it is
-//! skipped, and compacted away later), so taking an item costs O(1).
+//! Items live in a slab; buckets (by how often an item was sent) hold slab
+//! positions with a generation. Taking an item appends it to the next
+//! bucket and leaves the old bucket entry stale (skipped, compacted later),
+//! so each step is O(1), and packing a datagram walks the slab in roughly
+//! the order items were queued (cache-friendly at any backlog size).
 
 use crate::hash::{KeyedState, Map};
 use core::hash::Hash;
 
 #[derive(Clone)]
-struct Entry<V> {
-    id: u64,
+struct Slot<K, V> {
+    key: K,
+    gen: u32,
     sent: u32,
-    value: V,
+    value: Option<V>,
 }
 
 /// What the packer did with an offered item.
@@ -29,20 +32,23 @@ pub(crate) enum Offer {
 
 #[derive(Clone)]
 pub(crate) struct TxQueue<K, V> {
-    entries: Map<K, Entry<V>>,
-    buckets: Vec<Vec<(u64, K)>>,
-    next_id: u64,
+    slots: Vec<Slot<K, V>>,
+    free: Vec<u32>,
+    index: Map<K, u32>,
+    /// `buckets[s]`: (slot, generation) of items sent `s` times, oldest first.
+    buckets: Vec<Vec<(u32, u32)>>,
     stale: usize,
     max: usize,
-    taken: Vec<K>,
+    taken: Vec<u32>,
 }
 
 impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     pub(crate) fn new(max: usize, hasher: KeyedState) -> Self {
         TxQueue {
-            entries: Map::with_hasher(hasher),
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: Map::with_hasher(hasher),
             buckets: vec![Vec::new()],
-            next_id: 0,
             stale: 0,
             max,
             taken: Vec::new(),
@@ -51,59 +57,94 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
     #[cfg(test)]
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.entries.get(key).map(|e| &e.value)
+        let i = *self.index.get(key)?;
+        self.slots.get(i as usize)?.value.as_ref()
+    }
+
+    fn live(&self, (i, gen): (u32, u32), bucket: usize) -> bool {
+        self.slots
+            .get(i as usize)
+            .is_some_and(|s| s.gen == gen && s.sent as usize == bucket && s.value.is_some())
     }
 
     /// Queues `value` under `key`, replacing any older item for that key.
     /// Returns `true` if another item had to be dropped to make room.
     pub(crate) fn push(&mut self, key: K, value: V) -> bool {
-        let id = self.next_id;
-        self.next_id += 1;
         let mut dropped = false;
-        if let Some(old) = self.entries.insert(key, Entry { id, sent: 0, value }) {
-            let _ = old;
+        let i = if let Some(&i) = self.index.get(&key) {
+            // Replace in place: a new generation makes old bucket entries stale.
             self.stale += 1;
-        } else if self.entries.len() > self.max {
-            dropped = self.evict_one(key);
-        }
+            i
+        } else {
+            if self.index.len() >= self.max {
+                dropped = self.evict_one();
+            }
+            let i = match self.free.pop() {
+                Some(i) => i,
+                None => {
+                    self.slots.push(Slot {
+                        key,
+                        gen: 0,
+                        sent: 0,
+                        value: None,
+                    });
+                    (self.slots.len() - 1) as u32
+                }
+            };
+            self.index.insert(key, i);
+            i
+        };
+        let Some(slot) = self.slots.get_mut(i as usize) else {
+            return dropped;
+        };
+        slot.key = key;
+        slot.gen = slot.gen.wrapping_add(1);
+        slot.sent = 0;
+        slot.value = Some(value);
+        let gen = slot.gen;
         if let Some(b) = self.buckets.first_mut() {
-            b.push((id, key));
+            b.push((i, gen));
         }
         self.maybe_compact();
         dropped
     }
 
     pub(crate) fn remove(&mut self, key: &K) {
-        if self.entries.remove(key).is_some() {
+        if let Some(i) = self.index.remove(key) {
+            self.release(i);
+        }
+    }
+
+    fn release(&mut self, i: u32) {
+        if let Some(slot) = self.slots.get_mut(i as usize) {
+            slot.value = None;
+            slot.gen = slot.gen.wrapping_add(1);
+            self.free.push(i);
             self.stale += 1;
         }
     }
 
-    /// Drops the most-sent (least useful) item other than `keep`.
-    fn evict_one(&mut self, keep: K) -> bool {
+    /// Drops the most-sent (least useful) item, oldest first.
+    fn evict_one(&mut self) -> bool {
         for b in (0..self.buckets.len()).rev() {
             let Some(bucket) = self.buckets.get(b) else {
                 continue;
             };
-            let victim = bucket.iter().find(|(id, k)| {
-                *k != keep
-                    && self
-                        .entries
-                        .get(k)
-                        .is_some_and(|e| e.id == *id && e.sent as usize == b)
-            });
-            if let Some(&(_, k)) = victim {
-                self.entries.remove(&k);
-                self.stale += 1;
+            let victim = bucket.iter().copied().find(|e| self.live(*e, b));
+            if let Some((i, _)) = victim {
+                if let Some(key) = self.slots.get(i as usize).map(|s| s.key) {
+                    self.index.remove(&key);
+                }
+                self.release(i);
                 return true;
             }
         }
@@ -123,15 +164,18 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         let mut skips = 0;
         self.taken.clear();
         'outer: for (b, bucket) in self.buckets.iter().enumerate() {
-            for &(id, key) in bucket.iter().rev() {
-                let Some(e) = self.entries.get(&key) else {
+            for &(i, gen) in bucket.iter().rev() {
+                let Some(slot) = self.slots.get(i as usize) else {
                     continue;
                 };
-                if e.id != id || e.sent as usize != b {
+                if slot.gen != gen || slot.sent as usize != b {
                     continue;
                 }
-                match pack(&e.value) {
-                    Offer::Taken => self.taken.push(key),
+                let Some(value) = slot.value.as_ref() else {
+                    continue;
+                };
+                match pack(value) {
+                    Offer::Taken => self.taken.push(i),
                     Offer::Skipped => {
                         skips += 1;
                         if skips > max_skips {
@@ -143,21 +187,23 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
             }
         }
         let taken = core::mem::take(&mut self.taken);
-        for key in &taken {
-            let Some(e) = self.entries.get_mut(key) else {
+        for &i in &taken {
+            let Some(slot) = self.slots.get_mut(i as usize) else {
                 continue;
             };
-            e.sent += 1;
+            slot.sent += 1;
             self.stale += 1;
-            if e.sent >= limit {
-                self.entries.remove(key);
+            if slot.sent >= limit {
+                let key = slot.key;
+                self.index.remove(&key);
+                self.release(i);
             } else {
-                let (id, sent) = (e.id, e.sent as usize);
+                let (gen, sent) = (slot.gen, slot.sent as usize);
                 while self.buckets.len() <= sent {
                     self.buckets.push(Vec::new());
                 }
                 if let Some(bk) = self.buckets.get_mut(sent) {
-                    bk.push((id, *key));
+                    bk.push((i, gen));
                 }
             }
         }
@@ -166,19 +212,31 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     }
 
     fn maybe_compact(&mut self) {
-        if self.stale <= 2 * self.entries.len() + 64 {
+        if self.index.is_empty() && self.stale > 0 {
+            // Everything was disseminated: hold no memory for it.
+            self.slots = Vec::new();
+            self.free = Vec::new();
+            self.index = Map::with_hasher(*self.index.hasher());
+            self.buckets = vec![Vec::new()];
+            self.stale = 0;
             return;
         }
-        let entries = &self.entries;
-        for (b, bucket) in self.buckets.iter_mut().enumerate() {
-            bucket.retain(|(id, k)| {
-                entries
-                    .get(k)
-                    .is_some_and(|e| e.id == *id && e.sent as usize == b)
-            });
+        if self.stale <= 2 * self.index.len() + 64 {
+            return;
         }
-        while self.buckets.len() > 1 && self.buckets.last().is_some_and(Vec::is_empty) {
-            self.buckets.pop();
+        let mut buckets = core::mem::take(&mut self.buckets);
+        for (b, bucket) in buckets.iter_mut().enumerate() {
+            bucket.retain(|e| self.live(*e, b));
+            if bucket.capacity() > 4 * bucket.len() + 64 {
+                bucket.shrink_to(2 * bucket.len());
+            }
+        }
+        while buckets.len() > 1 && buckets.last().is_some_and(Vec::is_empty) {
+            buckets.pop();
+        }
+        self.buckets = buckets;
+        if self.index.capacity() > 4 * self.index.len() + 64 {
+            self.index.shrink_to(2 * self.index.len());
         }
         self.stale = 0;
     }

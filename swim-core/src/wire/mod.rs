@@ -25,8 +25,9 @@
 //!           | 0x02 seq:varint                       Ack
 //!           | 0x03 seq:varint target:addr           PingReq
 //!           | 0x04 seq:varint                       Nack
-//!           | 0x05 seq:varint                       Join
-//!           | 0x06 seq:varint flags:u8 count:varint update*count
+//!           | 0x05 seq:varint cursor:u32 pad:varint 0x00*pad
+//!                                                   Join
+//!           | 0x06 seq:varint flags:u8 cursor:u32 count:varint update*count
 //!                                                   Members (flags ⊆ 0x0f)
 //!           | 0x07 payload:bytes                    User
 //! updates   = count:varint update*count
@@ -77,6 +78,7 @@
 
 mod builder;
 mod codec;
+pub mod envelope;
 mod error;
 pub mod msg;
 mod reader;
