@@ -24,16 +24,18 @@
 # Environment:
 #   SWIM_BIN        use this agent binary instead of building one
 #   SWIMT_HOSTS     number of hosts, 6..10 (default 8)
-#   SWIMT_PROFILE   local | lan (default local; see README.md for lan)
+#   SWIMT_PROFILE   lan | local (default lan)
 #   SWIMT_LOSS_SECS length of the loss phase (default 60)
 #   SWIMT_SPLIT_SECS length of the partition (default 30)
+#   SWIMT_LOSS_UDP_ONLY=1  drop only UDP frames in the loss phase (a
+#                   diagnostic: by default every frame, ARP too, is lossy)
 #   SWIMT_KEEP_LOGS keep the log directory even when every check passed
 set -uo pipefail
 
 PREFIX=swimt
 BRNS=$PREFIX-br
 N=${SWIMT_HOSTS:-8}
-PROFILE=${SWIMT_PROFILE:-local}
+PROFILE=${SWIMT_PROFILE:-lan}
 LOSS_SECS=${SWIMT_LOSS_SECS:-60}
 SPLIT_SECS=${SWIMT_SPLIT_SECS:-30}
 PORT4=7946
@@ -438,7 +440,9 @@ if wait_for 5 tables_ok "$LIVE" "$LIVE" "$V"; then pass "member tables: live age
 
 say "== 4. 20% random loss on the bridge for $LOSS_SECS s: no live agent reported failed"
 mark
-nft_br add rule bridge $PREFIX forward numgen random mod 100 '<' 20 counter drop comment '"loss"' || die "nft loss rule"
+loss_match=()
+[ -n "${SWIMT_LOSS_UDP_ONLY:-}" ] && loss_match=(meta l4proto udp)
+nft_br add rule bridge $PREFIX forward "${loss_match[@]}" numgen random mod 100 '<' 20 counter drop comment '"loss"' || die "nft loss rule"
 sleep "$LOSS_SECS"
 handle=$(nft_br -a list chain bridge $PREFIX forward | awk '/"loss"/ { for (k = 1; k < NF; k++) if ($k == "handle") print $(k + 1) }')
 drops=$(nft_br list chain bridge $PREFIX forward | awk '/"loss"/ { for (k = 1; k < NF; k++) if ($k == "packets") print $(k + 1) }')
