@@ -351,3 +351,146 @@ fn broadcast_gets_its_share_of_a_full_packet() {
     }
     assert_eq!(sends, 3, "one gossip round to the fanout");
 }
+
+/// Puts `count` members (addresses 100.., not in the network) into node
+/// `to`'s table through gossip from `via`.
+fn stuff(net: &mut Net, to: usize, via: usize, count: usize) {
+    let many: Vec<_> = (0..count)
+        .map(|i| Update {
+            addr: addr(100 + i),
+            incarnation: 0,
+            kind: UpdateKind::Alive {
+                meta: Bytes::from_static(b"some-metadata"),
+            },
+        })
+        .collect();
+    for chunk in many.chunks(50) {
+        net.inject(addr(via), to, &gossip(chunk.to_vec()));
+    }
+}
+
+#[test]
+fn join_reply_is_paged_across_datagrams() {
+    let mut net = cluster(2, 11);
+    stuff(&mut net, 0, 1, 600);
+    assert_eq!(net.node(0).live_members(), 601);
+    // A third node joins through node 0: 600 records do not fit one datagram.
+    net.nodes
+        .push(Some(crate::Swim::new(addr(2), Config::lan(), 77).unwrap()));
+    let now = net.start + net.now;
+    let actions = net.node_mut(2).join(now, &[addr(0)]);
+    let sent_before = net.datagrams;
+    for a in actions {
+        if let crate::Action::Send { to, payload } = a {
+            assert!(
+                payload.len() > 1000,
+                "join requests are padded: {}",
+                payload.len()
+            );
+            let to = net.index(to);
+            net.inject(addr(2), to, &payload);
+        }
+    }
+    net.run_for(S / 2);
+    assert!(
+        net.node(2).live_members() >= 602,
+        "learned every member: {}",
+        net.node(2).live_members()
+    );
+    assert!(
+        net.datagrams - sent_before >= 8,
+        "several pages went back and forth"
+    );
+    assert!(net.max_datagram <= 1400);
+}
+
+#[test]
+fn facilitator_answers_with_most_recent_members_only() {
+    let mut config = Config::lan();
+    config.facilitator = true;
+    config.facilitator_members = 5;
+    let mut net = Net::new(2, config, 12);
+    net.join_all_through(0);
+    net.run_for(2 * S);
+    stuff(&mut net, 0, 1, 50);
+    net.nodes
+        .push(Some(crate::Swim::new(addr(2), Config::lan(), 78).unwrap()));
+    let now = net.start + net.now;
+    let actions = net.node_mut(2).join(now, &[addr(0)]);
+    let limits = wire::Limits {
+        max_meta_size: 512,
+        max_payload_size: 1024,
+        max_items: 1400,
+    };
+    for a in actions {
+        if let crate::Action::Send { to, payload } = a {
+            let to = net.index(to);
+            let t = net.start + net.now;
+            let replies = net.node_mut(to).handle_datagram(t, addr(2), &payload);
+            let mut records = Vec::new();
+            for r in replies {
+                if let crate::Action::Send { payload, .. } = r {
+                    if let Ok(Packet {
+                        body:
+                            Body::Members {
+                                records: rs, flags, ..
+                            },
+                        ..
+                    }) = wire::decode::<crate::testkit::A>(&payload, &limits)
+                    {
+                        assert_eq!(flags & wire::MEMBERS_MORE, 0, "one page");
+                        records.extend(rs);
+                    }
+                }
+            }
+            // The facilitator itself plus the 5 most recently joined.
+            let got: Vec<_> = records.iter().map(|r| r.addr).collect();
+            assert_eq!(got.len(), 6, "{got:?}");
+            assert_eq!(got[0], addr(0));
+            for i in 0..5 {
+                assert!(got.contains(&addr(100 + 49 - i)), "{got:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn one_way_partition_heals() {
+    // swim-sim seed 1710: a restart, then a one-way partition (a -> b
+    // blocked) for 25 s; every node must agree again soon after the repair.
+    let mut net = cluster(12, 1710);
+    net.run_for(40 * S);
+    net.crash(2);
+    net.run_for(10 * S);
+    let now = net.start + net.now;
+    net.nodes[2] = Some(crate::Swim::new(addr(2), Config::lan(), 4242).unwrap());
+    let actions = net.node_mut(2).join(now, &[addr(0), addr(1), addr(3)]);
+    for a in actions {
+        if let crate::Action::Send { to, payload } = a {
+            let to = net.index(to);
+            net.inject(addr(2), to, &payload);
+        }
+    }
+    net.run_for(4 * S);
+    let (a, b) = (0..5, 5..12);
+    for i in a.clone() {
+        for j in b.clone() {
+            net.blocked.insert((i, j));
+        }
+    }
+    net.run_for(25 * S);
+    net.blocked.clear();
+    let t = net.run_until(60 * S, STEP, Net::converged);
+    if t.is_none() {
+        for i in 0..12 {
+            let v: Vec<_> = net
+                .node(i)
+                .members()
+                .map(|m| format!("{}:{:?}@{}", net.index(m.addr), m.state, m.incarnation))
+                .collect();
+            eprintln!("node {i} (inc {}): {v:?}", net.node(i).local().incarnation);
+        }
+    }
+    let t = t.expect("converged after the one-way partition");
+    assert!(t <= 30 * S, "took {t:?}");
+}

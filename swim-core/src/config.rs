@@ -51,7 +51,8 @@ pub struct Config {
     /// Lifeguard buddy system: probes of a suspect carry its suspicion so it
     /// can refute at once.
     pub lifeguard_buddy: bool,
-    /// λ: each update is piggybacked at most `λ · ⌈log10(n + 1)⌉` times.
+    /// λ: each update is piggybacked at most `λ · max(2, ⌈log10(n + 1)⌉)`
+    /// times.
     /// Range 1..=32. Higher spreads more reliably under loss, at more bytes.
     pub retransmit_mult: u32,
     /// Dedicated gossip: every `gossip_interval`, while updates are queued,
@@ -112,20 +113,25 @@ pub struct Config {
 
 impl Config {
     /// A local-area network: ~1 ms round trips, 1 s protocol period.
+    ///
+    /// Tuned with swim-sim (see swim-sim/README.md): 5 indirect helpers and
+    /// λ = 8 keep 30% iid loss free of false failures at 100 nodes; α = 0.75
+    /// with β = 6 detects a crash everywhere in ~4–5 s at 100–1,000 nodes
+    /// while an unconfirmed suspicion lasts 9–13 s.
     pub fn lan() -> Self {
         Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(400),
-            indirect_checks: 3,
-            suspicion_mult: 1.0,
-            suspicion_max_mult: 3.0,
-            suspicion_confirmations: 3,
+            indirect_checks: 5,
+            suspicion_mult: 0.75,
+            suspicion_max_mult: 6.0,
+            suspicion_confirmations: 4,
             awareness_max: 8,
             lifeguard_nack: true,
             lifeguard_suspicion: true,
             lifeguard_awareness: true,
             lifeguard_buddy: true,
-            retransmit_mult: 4,
+            retransmit_mult: 8,
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             max_packet_size: 1400,
@@ -156,7 +162,6 @@ impl Config {
             suspicion_mult: 2.0,
             gossip_interval: Duration::from_millis(500),
             gossip_fanout: 4,
-            retransmit_mult: 4,
             sync_interval: Some(Duration::from_secs(60)),
             reconnect_interval: Some(Duration::from_secs(10)),
             retention: Duration::from_secs(600),

@@ -44,10 +44,12 @@ impl<A: Addr> Seen<A> {
 const MAX_SKIPS: usize = 8;
 
 impl<A: Addr> Swim<A> {
-    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉.
+    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉, and at
+    /// least 2λ (in a handful of nodes, λ sends to random members miss one
+    /// of them too often).
     pub(crate) fn retransmit_limit(&self) -> u32 {
         let n = self.table.counts().live() + 1;
-        let log = ((n + 1) as f64).log10().ceil().max(1.0) as u32;
+        let log = ((n + 1) as f64).log10().ceil().max(2.0) as u32;
         self.config.retransmit_mult.saturating_mul(log)
     }
 
@@ -83,7 +85,7 @@ impl<A: Addr> Swim<A> {
             if let Some(kind) = kind {
                 if b.push_update(&Update {
                     addr: to,
-                    incarnation: s.incarnation,
+                    incarnation: s.incarnation(),
                     kind,
                 }) {
                     count += 1;
@@ -168,6 +170,18 @@ impl<A: Addr> Swim<A> {
         }
     }
 
+    /// Brings the next gossip round forward to now, but never closer than a
+    /// quarter interval to the previous round.
+    pub(crate) fn expedite_gossip(&mut self) {
+        if self.config.gossip_fanout == 0 {
+            return;
+        }
+        let soon = self
+            .now
+            .max(self.last_gossip + self.config.gossip_interval / 4);
+        self.next_gossip_at = Some(self.next_gossip_at.map_or(soon, |t| t.min(soon)));
+    }
+
     pub(crate) fn tick_gossip(&mut self) {
         if self.next_gossip_at.is_some_and(|t| self.now >= t) {
             self.next_gossip_at = None;
@@ -180,6 +194,7 @@ impl<A: Addr> Swim<A> {
         if self.updates.is_empty() && self.broadcasts.is_empty() {
             return;
         }
+        self.last_gossip = self.now;
         let targets = self.random_members(self.config.gossip_fanout, None);
         for to in targets {
             let Some(mut b) = PacketBuilder::new(&Body::Gossip, self.max_datagram()) else {

@@ -24,6 +24,15 @@ pub(crate) struct Joiner<A> {
     attempt: Option<(u32, u32, Time)>,
     /// The last join this node started: its `MORE` pages are followed.
     last_seq: Option<u32>,
+    /// A paged member list being fetched: (peer, seq, cursor, retry at,
+    /// tries).
+    paging: Option<(A, u32, u32, Time, u32)>,
+    /// After the first join completes, fetch the whole table once more from
+    /// a random member: members that joined while we did are otherwise only
+    /// learned from gossip we may have missed.
+    resync_at: Option<Time>,
+    /// A join is under way whose completion schedules the resync.
+    resync_pending: bool,
 }
 
 impl<A: Addr> Joiner<A> {
@@ -32,11 +41,21 @@ impl<A: Addr> Joiner<A> {
             seeds: Vec::new(),
             attempt: None,
             last_seq: None,
+            paging: None,
+            resync_at: None,
+            resync_pending: false,
         }
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Time> {
-        self.attempt.map(|a| a.2)
+        [
+            self.attempt.map(|a| a.2),
+            self.paging.map(|p| p.3),
+            self.resync_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub(crate) fn in_progress(&self) -> bool {
@@ -55,6 +74,9 @@ impl<A: Addr> Swim<A> {
         }
         let seq = self.next_seq();
         self.joiner.last_seq = Some(seq);
+        self.joiner.paging = None;
+        self.joiner.resync_at = None;
+        self.joiner.resync_pending = true;
         self.send_joins(seq, 0);
     }
 
@@ -100,15 +122,49 @@ impl<A: Addr> Swim<A> {
         let Some((seq, attempt, at)) = self.joiner.attempt else {
             return;
         };
-        if self.now < at {
-            return;
+        if self.now >= at {
+            self.send_joins(seq, attempt.saturating_add(1));
         }
-        self.send_joins(seq, attempt.saturating_add(1));
+    }
+
+    /// Page retries and the one resync after joining.
+    pub(crate) fn tick_paging(&mut self) {
+        if let Some((peer, seq, cursor, at, tries)) = self.joiner.paging {
+            if self.now >= at {
+                if tries >= 3 {
+                    self.joiner.paging = None;
+                } else {
+                    self.request_page(peer, seq, cursor, tries + 1);
+                }
+            }
+        }
+        if self.joiner.resync_at.is_some_and(|t| self.now >= t) {
+            self.joiner.resync_at = None;
+            if let Some(&peer) = self.random_members(1, None).first() {
+                let seq = self.next_seq();
+                self.joiner.last_seq = Some(seq);
+                self.request_page(peer, seq, 0, 0);
+            }
+        }
+    }
+
+    /// Asks `peer` for the page of its table at `cursor`, with a retry.
+    fn request_page(&mut self, peer: A, seq: u32, cursor: u32, tries: u32) {
+        let wait = self.config.probe_interval / 2 * (1 << tries.min(4));
+        self.joiner.paging = Some((peer, seq, cursor, self.now + wait, tries));
+        self.send_join(peer, seq, cursor);
     }
 
     /// Seed side: answer with one page of members (the facilitator: the
     /// most recently joined only), at most `budget` bytes.
-    pub(crate) fn on_join(&mut self, from: A, seq: u32, cursor: u32, budget: usize) {
+    pub(crate) fn on_join(
+        &mut self,
+        from: A,
+        seq: u32,
+        cursor: u32,
+        claimed: Option<u64>,
+        budget: usize,
+    ) {
         let max = self.max_datagram().min(budget);
         let body = Body::Members {
             seq,
@@ -124,20 +180,25 @@ impl<A: Addr> Swim<A> {
             b.push_record(&self.self_update());
             // A restarted joiner learns what the cluster remembers of it.
             if let Some(s) = self.table.lookup(&from).copied() {
-                b.push_record(&self.record(&s));
+                if s.state != State::Alive || Some(s.incarnation()) != claimed {
+                    b.push_record(&self.record(&s));
+                }
             }
         }
         let next = if self.config.facilitator {
+            // The most recently joined live members, the joiner excluded.
             let recent: Vec<A> = self.recent.iter().rev().copied().collect();
+            let mut given = 0;
             for a in recent {
-                if a == from {
+                if a == from || given == self.config.facilitator_members {
                     continue;
                 }
                 if let Some(s) = self.table.lookup(&a).copied() {
-                    if matches!(s.state, State::Alive | State::Suspect)
-                        && !b.push_record(&self.record(&s))
-                    {
-                        break;
+                    if matches!(s.state, State::Alive | State::Suspect) {
+                        if !b.push_record(&self.record(&s)) {
+                            break;
+                        }
+                        given += 1;
                     }
                 }
             }
@@ -177,7 +238,7 @@ impl<A: Addr> Swim<A> {
     }
 
     /// A table slot as a wire record.
-    fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
+    pub(crate) fn record(&self, s: &crate::member::Slot<A>) -> Update<A> {
         let kind = match s.state {
             State::Alive => UpdateKind::Alive {
                 meta: self.table.meta(&s.addr),
@@ -188,7 +249,7 @@ impl<A: Addr> Swim<A> {
         };
         Update {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             kind,
         }
     }
@@ -202,15 +263,20 @@ impl<A: Addr> Swim<A> {
         records: &[Update<A>],
         budget: usize,
     ) {
-        for r in records {
-            self.apply_update(r);
-        }
+        self.apply_updates(records);
         if flags & MEMBERS_JOIN_REPLY != 0 {
             let ours = self.joiner.last_seq == Some(seq);
             if ours {
                 self.joiner.attempt = None;
                 if flags & MEMBERS_MORE != 0 {
-                    self.send_join(from, seq, cursor);
+                    self.request_page(from, seq, cursor, 0);
+                } else {
+                    self.joiner.paging = None;
+                    if core::mem::take(&mut self.joiner.resync_pending) {
+                        let wait = self.config.probe_interval * 2;
+                        let j = self.jitter(self.config.probe_interval);
+                        self.joiner.resync_at = Some(self.now + wait + j);
+                    }
                 }
             }
         }
@@ -264,9 +330,8 @@ impl<A: Addr> Swim<A> {
     }
 
     /// Healing: ping one random Failed member (the ping carries its failure,
-    /// so a live one refutes in its ack), with a probability that keeps the
-    /// cluster-wide rate about one ping per failed member per interval; and
-    /// re-join through the seeds when no other member is alive.
+    /// so a live one refutes in its ack); and re-join through the seeds when
+    /// no other member is alive.
     pub(crate) fn tick_reconnect(&mut self) {
         let Some(interval) = self.config.reconnect_interval else {
             return;
@@ -284,7 +349,11 @@ impl<A: Addr> Swim<A> {
         if counts.failed == 0 {
             return;
         }
-        let p = counts.failed as f64 / counts.live().max(1) as f64;
+        // About one ping per failed member per interval cluster-wide, and at
+        // least one every four intervals from each node: a node that missed
+        // a refutation (it alone still holds a live member failed) corrects
+        // itself within a minute.
+        let p = (counts.failed as f64 / counts.live().max(1) as f64).max(0.25);
         if self.rng.unit() >= p {
             return;
         }

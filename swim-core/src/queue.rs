@@ -60,6 +60,10 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         self.index.len()
     }
 
+    pub(crate) fn contains(&self, key: &K) -> bool {
+        self.index.contains_key(key)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.index.is_empty()
     }

@@ -20,6 +20,8 @@ struct Suspicion<A> {
     /// Distinct members that suspect it (the first included).
     confirmers: Vec<A>,
     deadline: Instant,
+    /// The last-chance probe was sent (see [`Due::Check`]).
+    checked: bool,
 }
 
 impl<A> Suspicion<A> {
@@ -74,6 +76,7 @@ impl<A: Ord + Copy> Suspicions<A> {
             k: t.k,
             confirmers: vec![by],
             deadline: now,
+            checked: false,
         };
         s.deadline = now + s.timeout();
         self.deadlines.insert((s.deadline, member));
@@ -112,17 +115,38 @@ impl<A: Ord + Copy> Suspicions<A> {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
-    /// Removes and returns the first suspicion due at `now`, with its
-    /// incarnation.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(A, u64)> {
+    /// The first suspicion due at `now`. One that timed out without its `k`
+    /// confirmations first gets a last chance: it is extended by `grace`
+    /// and reported as [`Due::Check`] (the caller pings the suspect, whose
+    /// ack carries its refutation if it is alive); when due again, or when
+    /// it had all its confirmations, it is removed and reported as
+    /// [`Due::Expired`].
+    pub(crate) fn pop_due(&mut self, now: Instant, grace: Duration) -> Option<Due<A>> {
         let &(t, member) = self.deadlines.first()?;
         if t > now {
             return None;
         }
         self.deadlines.remove(&(t, member));
+        let s = self.by_member.get_mut(&member)?;
+        let confirmed = s.k == 0 || s.confirmers.len() > s.k as usize;
+        if !s.checked && !confirmed && !grace.is_zero() {
+            s.checked = true;
+            s.deadline = now + grace;
+            self.deadlines.insert((s.deadline, member));
+            return Some(Due::Check(member, s.incarnation));
+        }
         let s = self.by_member.remove(&member)?;
-        Some((member, s.incarnation))
+        Some(Due::Expired(member, s.incarnation))
     }
+}
+
+/// What a due suspicion asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Due<A> {
+    /// Probe the suspect once more (member, incarnation).
+    Check(A, u64),
+    /// Declare it failed (member, incarnation).
+    Expired(A, u64),
 }
 
 #[cfg(test)]
@@ -153,6 +177,25 @@ mod tests {
     }
 
     #[test]
+    fn unconfirmed_suspicion_gets_one_last_check() {
+        let now = Duration::from_secs(100);
+        let g = Duration::from_millis(400);
+        let mut s = Suspicions::new();
+        s.start(now, 1u32, 3, 100, T);
+        s.start(now, 2u32, 3, 100, T);
+        for by in 101..104 {
+            s.confirm(&2, 3, by);
+        }
+        // Fully confirmed: expires at min without a check.
+        assert_eq!(s.pop_due(now + T.min, g), Some(Due::Expired(2, 3)));
+        // Unconfirmed: a check at max, expiry one grace later.
+        assert_eq!(s.pop_due(now + T.max, g), Some(Due::Check(1, 3)));
+        assert_eq!(s.pop_due(now + T.max, g), None);
+        assert_eq!(s.pop_due(now + T.max + g, g), Some(Due::Expired(1, 3)));
+        assert_eq!(s.len(), 0);
+    }
+
+    #[test]
     fn pops_in_deadline_order() {
         let now = Duration::from_secs(100);
         let mut s = Suspicions::new();
@@ -164,9 +207,16 @@ mod tests {
             100,
             Timeouts { k: 0, ..T },
         );
-        assert_eq!(s.pop_due(now + Duration::from_secs(2)), None);
-        assert_eq!(s.pop_due(now + Duration::from_secs(3)), Some((2, 7)));
-        assert_eq!(s.pop_due(now + Duration::from_secs(6)), Some((1, 5)));
+        let g = Duration::ZERO;
+        assert_eq!(s.pop_due(now + Duration::from_secs(2), g), None);
+        assert_eq!(
+            s.pop_due(now + Duration::from_secs(3), g),
+            Some(Due::Expired(2, 7))
+        );
+        assert_eq!(
+            s.pop_due(now + Duration::from_secs(6), g),
+            Some(Due::Expired(1, 5))
+        );
         assert_eq!(s.len(), 0);
     }
 }

@@ -132,6 +132,8 @@ pub struct Node {
     local: SocketAddr,
     token: Option<Token>,
     buf: Vec<u8>,
+    /// `read_all` stopped before the socket would block.
+    read_pending: bool,
     /// Datagrams waiting for the socket to become writable again.
     unsent: VecDeque<(SocketAddr, Bytes)>,
     events: VecDeque<Event<SocketAddr>>,
@@ -166,6 +168,7 @@ impl Node {
             local,
             token: None,
             buf: vec![0u8; RECV_BUF],
+            read_pending: false,
             unsent: VecDeque::new(),
             events: VecDeque::new(),
             io: IoStats::default(),
@@ -218,11 +221,18 @@ impl Node {
         true
     }
 
-    /// Reads every datagram waiting on the socket (until it would block).
+    /// Reads every datagram waiting on the socket (until it would block:
+    /// readiness is edge-triggered, so stopping early could strand data).
     pub fn read_all(&mut self, now: Instant) {
+        // A pending socket error (an ICMP report) is returned once, then
+        // reading goes on; only a run of errors stops the loop, so that a
+        // persistent one cannot spin it.
+        let mut errors_in_a_row = 0;
+        self.read_pending = false;
         loop {
             match self.socket.recv_from(&mut self.buf) {
                 Ok((len, from)) => {
+                    errors_in_a_row = 0;
                     let bytes = self.buf.get(..len).unwrap_or_default();
                     let actions = self.core.handle_datagram(now, from, bytes);
                     self.perform(actions);
@@ -231,8 +241,13 @@ impl Node {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     count_error(&mut self.io.recv_errors, "recv", None, &e);
-                    // Do not spin on a persistent error: poll again first.
-                    return;
+                    errors_in_a_row += 1;
+                    if errors_in_a_row >= 16 {
+                        // Data may be left with no new edge coming: read
+                        // again at the next timeout.
+                        self.read_pending = true;
+                        return;
+                    }
                 }
             }
         }
@@ -240,6 +255,9 @@ impl Node {
 
     /// Runs the core's timers if they are due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.read_pending {
+            self.read_all(now);
+        }
         if self.core.next_deadline().is_some_and(|d| d <= now) {
             let actions = self.core.tick(now);
             self.perform(actions);

@@ -4,12 +4,12 @@
 Usage: python3 swim-tokio/scripts/bench_agents.py [--agents 32] [--profile lan]
        [--idle-secs 30] [--kills 5] [--bin target/release/swim]
 
-Builds the release binary unless --bin is given, starts one seed agent and
+Builds the lean `agent` profile binary unless --bin is given, starts one seed agent and
 N-1 agents that join through it (127.0.0.1 only), then reports:
   - join: seconds from spawning the N-1 joiners until every agent printed
     `joined` for every other (from the agents' own JSON timestamps);
   - RSS per agent (VmRSS) after the cluster settled;
-  - idle CPU per agent over --idle-secs (utime+stime from /proc);
+  - idle CPU per agent over --idle-secs (/proc/PID/schedstat run time);
   - kill -9 detection: for --kills victims in turn, seconds from the kill
     until every survivor printed `failed` for it (median and max).
 Every wait is bounded; all agents are killed on exit, whatever happens.
@@ -69,10 +69,32 @@ class Agent:
         self.events += new
         return new
 
-    def cpu_ticks(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime + stime
+    def cpu_secs(self):
+        """CPU time used so far: nanoseconds from schedstat where the kernel
+        has it, else utime+stime in clock ticks (10 ms resolution)."""
+        try:
+            with open(f"/proc/{self.proc.pid}/schedstat") as f:
+                return int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def pss_kb(self):
+        """Proportional set size: shared pages (the binary, libc) divided
+        among the processes mapping them."""
+        with open(f"/proc/{self.proc.pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+        return 0
+
+    def anon_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+        return 0
 
     def rss_kb(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
@@ -101,9 +123,9 @@ def main():
 
     binary = args.bin
     if not binary:
-        subprocess.run(["cargo", "build", "--release", "-q", "-p", "swim-tokio", "--bin", "swim"],
-                       check=True)
-        binary = "target/release/swim"
+        subprocess.run(["cargo", "build", "--profile", "agent", "-q", "-p", "swim-tokio",
+                        "--bin", "swim"], check=True)
+        binary = "target/agent/swim"
     workdir = tempfile.mkdtemp(prefix="swim-bench-")
     agents = []
     try:
@@ -130,17 +152,19 @@ def main():
 
         # Settle, then idle CPU and RSS.
         time.sleep(3.0)
-        before = [a.cpu_ticks() for a in agents]
+        before = [a.cpu_secs() for a in agents]
         t0 = time.time()
         time.sleep(args.idle_secs)
-        after = [a.cpu_ticks() for a in agents]
+        after = [a.cpu_secs() for a in agents]
         elapsed = time.time() - t0
-        cpu_pct = [100.0 * (b - a) / CLK_TCK / elapsed for a, b in zip(before, after)]
+        cpu_pct = [100.0 * (b - a) / elapsed for a, b in zip(before, after)]
         rss_mb = [a.rss_kb() / 1024.0 for a in agents]
+        pss_mb = [a.pss_kb() / 1024.0 for a in agents]
+        anon_mb = [a.anon_kb() / 1024.0 for a in agents]
         false_failures = sum(1 for a in agents for e in a.events if e["event"] == "failed")
 
         # kill -9 detection, one victim at a time (never the seed).
-        detections = []
+        detections, first_suspect, first_failed = [], [], []
         alive = list(agents)
         for k in range(min(args.kills, args.agents - 2)):
             victim = alive[-1]
@@ -161,6 +185,11 @@ def main():
             last = max(max(e["ts"] for e in a.events if e["event"] == "failed" and e["member"] == victim.addr)
                        for a in alive)
             detections.append(last - t_kill)
+            about = [e for a in alive for e in a.events
+                     if e["member"] == victim.addr and e["ts"] >= t_kill - 0.01]
+            first_suspect.append(min((e["ts"] for e in about if e["event"] == "suspected"),
+                                     default=last) - t_kill)
+            first_failed.append(min(e["ts"] for e in about if e["event"] == "failed") - t_kill)
             time.sleep(1.0)
 
         n = args.agents
@@ -170,11 +199,18 @@ def main():
         print(f"| --- | --- | --- |")
         print(f"| join of all {n} through one seed converged | {join_secs:.2f} s | <= 1 s |")
         print(f"| RSS per agent (median / max) | {statistics.median(rss_mb):.1f} / {max(rss_mb):.1f} MB | <= 4 MB |")
+        print(f"| PSS per agent (shared pages split; median / max) | "
+              f"{statistics.median(pss_mb):.1f} / {max(pss_mb):.1f} MB | |")
+        print(f"| private anonymous memory per agent (median / max) | "
+              f"{statistics.median(anon_mb):.2f} / {max(anon_mb):.2f} MB | |")
         print(f"| idle CPU per agent (mean / max, {args.idle_secs:.0f} s) | "
               f"{statistics.mean(cpu_pct):.3f}% / {max(cpu_pct):.3f}% | <= 0.05% |")
         if detections:
             print(f"| kill -9 until every survivor printed failed (median / max of {len(detections)}) | "
                   f"{statistics.median(detections):.2f} / {max(detections):.2f} s | <= 5 s |")
+        if detections:
+            print(f"| ... first `suspected` anywhere / first `failed` anywhere (median) | "
+                  f"{statistics.median(first_suspect):.2f} / {statistics.median(first_failed):.2f} s | |")
         print(f"| failed lines printed before any kill (false positives) | {false_failures} | 0 |")
     finally:
         for a in agents:

@@ -117,11 +117,20 @@ impl Node {
     /// Joins the cluster through `seeds`: each an `ip:port` or a
     /// `host:port` resolved through DNS (every A/AAAA record of this
     /// socket's family is used). The core retries with backoff until one
-    /// answers; watch [`Node::events`] for the members. Returns how many seed
-    /// addresses were used; [`Error::NoSeedAddress`] when none resolved.
+    /// answers; watch [`Node::events`] for the members. While the node has
+    /// no live member, host names are resolved again every
+    /// `join_retry_max` and a changed answer is joined through. Returns how
+    /// many seed addresses were used; [`Error::NoSeedAddress`] when none
+    /// resolved.
     pub async fn join<S: AsRef<str>>(&self, seeds: &[S]) -> Result<usize, Error> {
-        let addrs = seeds::resolve(seeds, self.inner.local).await;
+        let names: Vec<String> = seeds.iter().map(|s| s.as_ref().to_owned()).collect();
+        let addrs = seeds::resolve(&names, self.inner.local).await;
         self.join_addrs(&addrs).await?;
+        if names.iter().any(|s| s.parse::<SocketAddr>().is_err()) {
+            let used = addrs.len();
+            tokio::spawn(seeds::refresh(Arc::downgrade(&self.inner), names, addrs));
+            return Ok(used);
+        }
         Ok(addrs.len())
     }
 
@@ -161,6 +170,12 @@ impl Node {
     /// The protocol's counters.
     pub fn stats(&self) -> Stats {
         self.inner.with_core(|core| core.stats())
+    }
+
+    /// The Lifeguard local health score (0 = healthy; higher means this
+    /// node is slow to answer and stretches its own timers).
+    pub fn health_score(&self) -> u32 {
+        self.inner.with_core(|core| core.health_score())
     }
 
     /// The socket's error counters.

@@ -31,6 +31,46 @@ pub(crate) async fn resolve<S: AsRef<str>>(seeds: &[S], local: SocketAddr) -> Ve
     out
 }
 
+/// While the node runs: when it has no live member (not joined yet, or cut
+/// off), resolves host-name seeds again every `join_retry_max` and, if the
+/// answer changed, joins through the new addresses (DNS may have moved).
+pub(crate) async fn refresh(
+    inner: std::sync::Weak<crate::driver::Inner>,
+    seeds: Vec<String>,
+    mut current: Vec<SocketAddr>,
+) {
+    loop {
+        let Some(period) = inner
+            .upgrade()
+            .map(|i| i.with_core(|c| c.config().join_retry_max))
+        else {
+            return;
+        };
+        tokio::time::sleep(period).await;
+        let Some(node) = inner.upgrade() else { return };
+        if node.is_stopped() {
+            return;
+        }
+        if node.with_core(|c| c.live_members()) > 0 {
+            continue;
+        }
+        let local = node.local;
+        drop(node);
+        let fresh = resolve(&seeds, local).await;
+        if fresh.is_empty() || fresh == current {
+            continue;
+        }
+        let Some(node) = inner.upgrade() else { return };
+        tracing::info!(?seeds, old = ?current, new = ?fresh, "seed addresses changed; joining again");
+        current = fresh;
+        let joined = node.step(|core, now| Ok::<_, crate::Error>(core.join(now, &current)));
+        if let Ok(out) = joined {
+            node.flush(out).await;
+            node.wake();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,9 +213,7 @@ fn eight_agents_crash_pause_and_leave() {
             running.iter().all(|i| {
                 let ev = events_about(out, *i, addrs[paused]);
                 let failed_at = ev.iter().rposition(|e| *e == "failed").unwrap_or(0);
-                ev[failed_at..]
-                    .iter()
-                    .any(|e| *e == "alive" || *e == "joined")
+                ev[failed_at..].contains(&"alive")
             })
         },
     );
@@ -285,8 +283,131 @@ fn eight_agents_crash_pause_and_leave() {
             }
         }
     }
-    // Everyone else leaves gracefully too; Drop kills whatever remains.
+    // Everyone else leaves on SIGINT and exits 0; Drop kills whatever remains.
     for i in &others {
-        agents[*i].signal("-TERM");
+        agents[*i].signal("-INT");
     }
+    let deadline = Instant::now() + LIMIT;
+    for i in &others {
+        let status = loop {
+            if let Some(status) = agents[*i].child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent {i} did not exit on SIGINT"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "SIGINT must exit 0, agent {i} gave {status}"
+        );
+    }
+}
+
+#[test]
+fn facilitator_members_table_and_leave_command() {
+    let lines: Lines = Arc::new((Mutex::new(vec![Vec::new(); 3]), Condvar::new()));
+    let addrs: Vec<SocketAddr> = free_ports(3)
+        .into_iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+        .collect();
+    let control =
+        |i: usize| std::env::temp_dir().join(format!("swim-fac-{}-{i}.sock", std::process::id()));
+    let mut agents = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
+        cmd.args([
+            "agent",
+            "--profile",
+            "local",
+            "--bind",
+            &addr.to_string(),
+            "--control",
+        ])
+        .arg(control(i))
+        .args(["--meta", "role=test", "--meta", &format!("index={i}")])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+        if i == 0 {
+            cmd.arg("--facilitator");
+        } else {
+            // A host name seed, resolved through DNS.
+            cmd.args(["--join", &format!("localhost:{}", addrs[0].port())]);
+        }
+        let mut child = cmd.spawn().expect("spawn swim agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let lines = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).expect("JSON line");
+                let (lock, cvar) = &*lines;
+                lock.lock().unwrap()[i].push(value);
+                cvar.notify_all();
+            }
+        });
+        agents.push(Agent {
+            child,
+            control: control(i),
+        });
+    }
+    wait_for(&lines, "all three to know each other", |out| {
+        (0..3).all(|i| {
+            (0..3)
+                .filter(|j| *j != i)
+                .all(|j| events_about(out, i, addrs[j]).contains(&"joined"))
+        })
+    });
+
+    // The table: a header, the local member first, then the others.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["members", "--control"])
+        .arg(control(1))
+        .output()
+        .expect("swim members");
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].starts_with("ADDRESS"), "{table}");
+    assert!(rows[1].starts_with(&addrs[1].to_string()), "{table}");
+    assert_eq!(rows.len(), 4, "{table}");
+    assert!(
+        rows.iter()
+            .skip(1)
+            .all(|r| r.contains(" alive ") && r.contains("role=test")),
+        "{table}"
+    );
+
+    // `swim stats`: the counters as JSON.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["stats", "--control"])
+        .arg(control(0))
+        .output()
+        .expect("swim stats");
+    assert!(out.status.success());
+    let stats: Value = serde_json::from_slice(&out.stdout).expect("stats JSON");
+    assert!(
+        stats["core"]["datagrams_received"].as_u64().unwrap() > 0,
+        "{stats}"
+    );
+    assert_eq!(stats["io"]["send_errors"], 0, "{stats}");
+
+    // `swim leave`: the agent leaves, exits 0, the others print left.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["leave", "--control"])
+        .arg(control(2))
+        .output()
+        .expect("swim leave");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = agents[2].child.wait().unwrap();
+    assert!(status.success());
+    wait_for(&lines, "the others to print left", |out| {
+        (0..2).all(|i| events_about(out, i, addrs[2]).contains(&"left"))
+    });
 }

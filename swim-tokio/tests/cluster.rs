@@ -243,3 +243,19 @@ async fn wildcard_bind_needs_an_advertised_address() {
         .expect("bind with advertise");
     assert_eq!(node.local_addr(), "127.0.0.1:1".parse().unwrap());
 }
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_node() {
+    let node = start("127.0.0.1:0", 1).await;
+    let mut events = node.events();
+    let clone = node.clone();
+    drop(node);
+    assert!(!clone.is_stopped(), "a clone is still alive");
+    drop(clone);
+    // The event stream ends once the task stopped.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while events.recv().await.is_some() {}
+    })
+    .await
+    .expect("the event stream ends after the last handle is dropped");
+}

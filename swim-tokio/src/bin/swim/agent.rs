@@ -6,6 +6,9 @@ use std::time::Duration;
 use swim_tokio::{meta, Builder, Config, Error, Node};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Why the agent should stop: a signal, or `swim leave` (answered once done).
 pub(crate) enum Stop {
@@ -14,13 +17,19 @@ pub(crate) enum Stop {
 }
 
 pub(crate) fn main(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    // `RUST_LOG` as `level` or `target=level,...` (no regex engine: a
+    // smaller agent). Default: info.
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
         )
+        .with(filter)
         .init();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -42,7 +51,7 @@ async fn run(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut builder = Builder::new(config)
         .meta(meta::encode(pairs)?)
-        .event_capacity(65_536);
+        .event_capacity(4096);
     if let Some(a) = args.advertise {
         builder = builder.advertise(a);
     }

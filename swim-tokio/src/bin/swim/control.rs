@@ -1,5 +1,5 @@
 //! The agent's unix control socket: one JSON request per line, one JSON
-//! answer per line. Requests: `{"cmd":"members"}`, `{"cmd":"leave"}`,
+//! answer per line. Requests: `{"cmd":"members"}`, `{"cmd":"stats"}`, `{"cmd":"leave"}`,
 //! `{"cmd":"broadcast","text":"..."}`.
 
 use crate::agent::Stop;
@@ -49,6 +49,7 @@ async fn handle(conn: TokioUnixStream, node: Node, stop: mpsc::Sender<Stop>) {
                     let members: Vec<Value> = node.members().iter().map(json::member).collect();
                     json!({ "local": local, "members": members })
                 }
+                Some("stats") => json::stats(&node.stats(), &node.io_stats(), node.health_score()),
                 Some("leave") => {
                     let (tx, rx) = oneshot::channel();
                     let _ = stop.send(Stop::Control(tx)).await;
@@ -131,5 +132,12 @@ pub(crate) fn leave(path: &Path) -> Result<(), BoxError> {
 /// `swim broadcast`.
 pub(crate) fn broadcast(path: &Path, text: &str) -> Result<(), BoxError> {
     request(path, &json!({ "cmd": "broadcast", "text": text }))?;
+    Ok(())
+}
+
+/// `swim stats`.
+pub(crate) fn stats(path: &Path) -> Result<(), BoxError> {
+    let answer = request(path, &json!({ "cmd": "stats" }))?;
+    println!("{answer}");
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
-use swim_tokio::{meta, Event, Member, State};
+use swim_tokio::{meta, Event, IoStats, Member, State, Stats};
 
 /// Seconds since the Unix epoch, as a float (millisecond precision).
 fn unix_ts() -> f64 {
@@ -81,6 +81,18 @@ pub(crate) fn member(m: &Member<SocketAddr>) -> Value {
     obj.insert("incarnation".into(), json!(m.incarnation));
     put_meta(&mut obj, &m.meta);
     Value::Object(obj)
+}
+
+/// The protocol's and the socket's counters.
+pub(crate) fn stats(core: &Stats, io: &IoStats, health: u32) -> Value {
+    macro_rules! object {
+        ($s:expr; $($f:ident),* $(,)?) => { json!({ $(stringify!($f): $s.$f),* }) };
+    }
+    json!({
+        "core": object!(core; datagrams_received, bytes_received, datagrams_sent, bytes_sent, decode_errors, datagrams_dropped, probes, indirect_probes, nacks_received, nacks_sent, probes_failed, suspicions, refutations, update_queue_drops, broadcast_queue_drops, member_table_full, relay_drops, updates_rejected, joins_sent, syncs, reaped, not_allowed, envelope_rejected),
+        "io": object!(io; send_errors, recv_errors),
+        "health_score": health,
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!   logs go to stderr (`RUST_LOG` filters them). SIGINT/SIGTERM leave
 //!   gracefully, then exit 0.
 //! - `swim members --control PATH [--json]` prints the member table.
+//! - `swim stats --control PATH` prints its counters as JSON.
 //! - `swim leave --control PATH` makes the agent leave and exit.
 //! - `swim broadcast --control PATH TEXT` disseminates an application message.
 
@@ -37,6 +38,12 @@ enum Command {
         /// Print the agent's JSON answer instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a running agent's counters (protocol and socket) as JSON.
+    Stats {
+        /// The agent's control socket.
+        #[arg(long)]
+        control: PathBuf,
     },
     /// Make a running agent leave the cluster gracefully and exit.
     Leave {
@@ -102,6 +109,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent::main(args),
         Command::Members { control, json } => control::members(&control, json),
+        Command::Stats { control } => control::stats(&control),
         Command::Leave { control } => control::leave(&control),
         Command::Broadcast { control, text } => control::broadcast(&control, &text),
     };

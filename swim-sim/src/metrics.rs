@@ -1,0 +1,332 @@
+//! What a run measures, gathered in O(1) per event, and the [`Report`] it
+//! ends with.
+
+use crate::check::Violation;
+use crate::view::Bits;
+use crate::NodeId;
+
+/// Detection timeline of one crash (seconds after the crash).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrashRecord {
+    /// The crashed node.
+    pub node: NodeId,
+    /// When it crashed (seconds since the start).
+    pub at_s: f64,
+    /// First `Suspected` about it at any node.
+    pub first_suspect_s: Option<f64>,
+    /// First `Failed` about it at any node.
+    pub first_failed_s: Option<f64>,
+    /// When no running node held it live any more.
+    pub all_failed_s: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OpenCrash {
+    pub(crate) node: NodeId,
+    pub(crate) at: u64,
+    pub(crate) first_suspect: Option<u64>,
+    pub(crate) first_failed: Option<u64>,
+    pub(crate) all_failed: Option<u64>,
+}
+
+/// Load in one second of simulated time.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LoadBin {
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// Running nodes (sampled).
+    pub running: u32,
+}
+
+/// Live-member counts across nodes at one instant.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewSample {
+    /// Seconds since the start.
+    pub t: f64,
+    /// Nodes that are really live (the truth every view should reach).
+    pub truth: u32,
+    /// Smallest count of live members (self included) a running node sees.
+    pub min: u32,
+    /// Median of the same.
+    pub median: u32,
+    /// Largest of the same.
+    pub max: u32,
+    /// The counts seen by a fixed handful of tracked nodes (0 when down).
+    pub tracked: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Dissemination {
+    pub(crate) node: NodeId,
+    pub(crate) at: u64,
+    pub(crate) reached: Bits,
+    pub(crate) target: usize,
+    pub(crate) done_at: Option<u64>,
+}
+
+/// Everything measured during a run.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) load: Vec<LoadBin>,
+    pub(crate) max_datagram: usize,
+    pub(crate) datagrams_sent: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) lost: u64,
+    pub(crate) blocked: u64,
+    pub(crate) held: u64,
+    pub(crate) duplicated: u64,
+    pub(crate) to_down_nodes: u64,
+    pub(crate) unroutable: u64,
+    pub(crate) crashes: Vec<OpenCrash>,
+    pub(crate) failed_about_live: u64,
+    pub(crate) distinct_false: Option<Bits>,
+    pub(crate) left_about_running: u64,
+    pub(crate) failed_about_leaver: u64,
+    pub(crate) left_events: u64,
+    pub(crate) suspected_events: u64,
+    pub(crate) messages: u64,
+    pub(crate) dissemination: Option<Dissemination>,
+    pub(crate) samples: Vec<ViewSample>,
+    pub(crate) first_converged: Option<u64>,
+    pub(crate) converged_after_faults: Option<u64>,
+}
+
+impl Metrics {
+    pub(crate) fn bin(&mut self, now: u64) -> &mut LoadBin {
+        let i = (now / 1_000_000_000) as usize;
+        if self.load.len() <= i {
+            self.load.resize(i + 1, LoadBin::default());
+        }
+        &mut self.load[i]
+    }
+
+    pub(crate) fn sent(&mut self, now: u64, len: usize) {
+        self.datagrams_sent += 1;
+        self.bytes_sent += len as u64;
+        self.max_datagram = self.max_datagram.max(len);
+        let b = self.bin(now);
+        b.datagrams += 1;
+        b.bytes += len as u64;
+    }
+}
+
+/// Detection summary over all crashes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Detection {
+    /// Crashes in the run.
+    pub crashed: usize,
+    /// Median seconds to the first `Suspected`.
+    pub first_suspect_median_s: Option<f64>,
+    /// Median seconds to the first `Failed`.
+    pub first_failed_median_s: Option<f64>,
+    /// Median seconds until every live node holds it Failed.
+    pub all_failed_median_s: Option<f64>,
+    /// Largest of those.
+    pub all_failed_max_s: Option<f64>,
+    /// Crashes not Failed at every live node by the end.
+    pub undetected: usize,
+    /// Each crash.
+    pub crashes: Vec<CrashRecord>,
+}
+
+/// False positives: live members declared Failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FalsePositives {
+    /// `Failed` events about members that were running at the time.
+    pub failed_events_about_live: u64,
+    /// Distinct running members that some node declared Failed.
+    pub distinct_live_declared_failed: usize,
+    /// `Left` events about members that never left.
+    pub left_events_about_running: u64,
+    /// `Failed` events about members that were leaving gracefully (they
+    /// should be reported Left).
+    pub failed_events_about_leavers: u64,
+}
+
+/// Network load in the steady-state window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Load {
+    /// Datagrams sent per running member per protocol period.
+    pub datagrams_per_member_per_period: f64,
+    /// Bytes sent per running member per protocol period.
+    pub bytes_per_member_per_period: f64,
+    /// Largest datagram of the whole run.
+    pub max_datagram_bytes: usize,
+    /// The window measured, seconds since the start.
+    pub window_s: (f64, f64),
+    /// Whether faults happened inside the window (no fault-free window).
+    pub window_has_faults: bool,
+    /// Datagrams sent over the whole run.
+    pub datagrams_total: u64,
+    /// Datagrams lost to iid loss.
+    pub lost: u64,
+    /// Datagrams dropped by partitions.
+    pub blocked: u64,
+    /// Datagrams sent to crashed, left or unknown nodes.
+    pub to_down_nodes: u64,
+}
+
+/// Convergence: every live node sees exactly the live set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Convergence {
+    /// Converged after the last fault (sampled) and still converged at the
+    /// end of the run.
+    pub converged: bool,
+    /// Every live node saw exactly the live set at the end of the run.
+    pub converged_at_end: bool,
+    /// Seconds from the last heal (or, without a heal, the last fault) to
+    /// convergence.
+    pub seconds_after_heal: Option<f64>,
+    /// First time the whole cluster agreed (after the initial joins).
+    pub first_converged_s: Option<f64>,
+    /// When the views differ at the end: what a few disagreeing nodes hold
+    /// wrong (`node 3: 7 Failed@2 (running)`), for diagnosis.
+    pub disagreements: Vec<String>,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Nodes in the run (initial plus join storms).
+    pub nodes: usize,
+    /// Master seed.
+    pub seed: u64,
+    /// Simulated seconds.
+    pub sim_seconds: f64,
+    /// Wall-clock seconds the run took.
+    pub wall_seconds: f64,
+    /// Protocol period (the probe interval) in seconds.
+    pub period_s: f64,
+    /// Crash detection.
+    pub detection: Detection,
+    /// False positives.
+    pub false_positives: FalsePositives,
+    /// Load.
+    pub load: Load,
+    /// Protocol periods for one metadata update to reach 99.9% of the live
+    /// nodes (`None`: not measured or not reached).
+    pub dissemination_rounds: Option<f64>,
+    /// Convergence.
+    pub convergence: Convergence,
+    /// Invariant violations (all counted, the first 100 kept).
+    pub violations: u64,
+    /// The first violations.
+    pub violation_list: Vec<Violation>,
+    /// Hash of every datagram and event in order: equal seeds, equal hashes.
+    pub trace_hash: u64,
+    /// Simulator events processed.
+    pub events: u64,
+    /// Per-second load.
+    pub load_series: Vec<LoadBin>,
+    /// Sampled view sizes.
+    pub view_samples: Vec<ViewSample>,
+    /// Sum of every node's `Stats::suspicions`, `refutations` (alive nodes).
+    pub suspicions: u64,
+    /// Sum of refutations.
+    pub refutations: u64,
+}
+
+/// Median of `v` (sorted in place); `None` if empty.
+pub(crate) fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+pub(crate) fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+impl Metrics {
+    pub(crate) fn detection(&self) -> Detection {
+        let rel = |t: Option<u64>, at: u64| t.map(|t| secs(t.saturating_sub(at)));
+        let crashes: Vec<CrashRecord> = self
+            .crashes
+            .iter()
+            .map(|c| CrashRecord {
+                node: c.node,
+                at_s: secs(c.at),
+                first_suspect_s: rel(c.first_suspect, c.at),
+                first_failed_s: rel(c.first_failed, c.at),
+                all_failed_s: rel(c.all_failed, c.at),
+            })
+            .collect();
+        let col = |f: fn(&CrashRecord) -> Option<f64>| -> Vec<f64> {
+            crashes.iter().filter_map(f).collect()
+        };
+        let mut sus = col(|c| c.first_suspect_s);
+        let mut fail = col(|c| c.first_failed_s);
+        let mut all = col(|c| c.all_failed_s);
+        Detection {
+            crashed: crashes.len(),
+            first_suspect_median_s: median(&mut sus),
+            first_failed_median_s: median(&mut fail),
+            all_failed_median_s: median(&mut all),
+            all_failed_max_s: all.iter().copied().reduce(f64::max),
+            undetected: crashes.iter().filter(|c| c.all_failed_s.is_none()).count(),
+            crashes,
+        }
+    }
+
+    /// Load over `[from, to)` seconds; `period` in seconds.
+    pub(crate) fn load(&self, from: usize, to: usize, period: f64, faulty: bool) -> Load {
+        let bins = self.load.get(from..to.min(self.load.len())).unwrap_or(&[]);
+        let datagrams: u64 = bins.iter().map(|b| b.datagrams).sum();
+        let bytes: u64 = bins.iter().map(|b| b.bytes).sum();
+        let member_periods: f64 = bins.iter().map(|b| f64::from(b.running) / period).sum();
+        let per = |x: u64| {
+            if member_periods > 0.0 {
+                x as f64 / member_periods
+            } else {
+                0.0
+            }
+        };
+        Load {
+            datagrams_per_member_per_period: per(datagrams),
+            bytes_per_member_per_period: per(bytes),
+            max_datagram_bytes: self.max_datagram,
+            window_s: (from as f64, (from + bins.len()) as f64),
+            window_has_faults: faulty,
+            datagrams_total: self.datagrams_sent,
+            lost: self.lost,
+            blocked: self.blocked,
+            to_down_nodes: self.to_down_nodes + self.unroutable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn load_per_member_period() {
+        let mut m = Metrics::default();
+        for s in 0..4u64 {
+            for _ in 0..20 {
+                m.sent(s * 1_000_000_000, 50);
+            }
+            m.bin(s * 1_000_000_000).running = 10;
+        }
+        let l = m.load(1, 3, 1.0, false);
+        assert_eq!(l.datagrams_per_member_per_period, 2.0);
+        assert_eq!(l.bytes_per_member_per_period, 100.0);
+        assert_eq!(l.window_s, (1.0, 3.0));
+    }
+}
