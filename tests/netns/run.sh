@@ -59,9 +59,15 @@ command -v nft >/dev/null 2>&1 || die "nft not found: apt-get install -y nftable
 [[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 6 ] && [ "$N" -le 10 ] || die "SWIMT_HOSTS must be 6..10"
 
 # One run at a time: the names below are fixed, and the start-up cleanup
-# would tear down a concurrent run.
-exec 9>/run/$PREFIX.lock || die "cannot open /run/$PREFIX.lock"
-command -v flock >/dev/null 2>&1 && { flock -n 9 || die "another netns test run holds /run/$PREFIX.lock"; }
+# would tear down a concurrent run. A pid file rather than flock: a lock fd
+# would be inherited by the agents and outlive an aborted run.
+PIDFILE=/run/$PREFIX.pid
+other=$(cat "$PIDFILE" 2>/dev/null)
+if [ -n "$other" ] && [ "$other" != $$ ] && kill -0 "$other" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$other/cmdline" 2>/dev/null | grep -q 'netns/run.sh'; then
+    die "another netns test run (pid $other) is in progress"
+fi
+echo $$ >"$PIDFILE" || die "cannot write $PIDFILE"
 
 cd "$(dirname "$0")/../.." || die "cannot cd to the workspace"
 
@@ -79,8 +85,8 @@ BIN=$(readlink -f "$BIN")
 # Timer presets (swim_core::Config::lan() / local()): probe interval T,
 # suspicion α and β, push-pull sync interval.
 case $PROFILE in
-    lan) T=1.0 ALPHA=1.0 BETA=3.0 SYNC=30 ;;
-    local) T=0.2 ALPHA=2.0 BETA=3.0 SYNC=5 ;;
+    lan) T=1.0 ALPHA=0.75 BETA=6.0 SYNC=30 ;;
+    local) T=0.2 ALPHA=2.0 BETA=6.0 SYNC=5 ;;
     *) die "SWIMT_PROFILE must be lan or local" ;;
 esac
 
@@ -111,6 +117,7 @@ teardown() {
 on_exit() {
     local rc=$?
     teardown
+    [ "$(cat "$PIDFILE" 2>/dev/null)" = $$ ] && rm -f "$PIDFILE"
     local left; left=$(ours)
     [ -z "$left" ] || say "WARNING: namespaces left behind: $left"
     if [ "$rc" = 0 ] && [ -z "${SWIMT_KEEP_LOGS:-}" ]; then
@@ -345,7 +352,7 @@ DETECT_BOUND=$(awk -v n="$N" -v T="$T" -v a="$ALPHA" -v b="$BETA" 'BEGIN{
     l = log(n) / log(10); if (l < 1) l = 1
     printf "%.1f", (2 * (n - 1) - 1) * T + T + b * a * l * T + T + 1 }')
 # Join: a joiner learns the members its seed knows at once and later ones
-# by gossip (each update is piggybacked λ·⌈log10(n+1)⌉ = 4 times per node);
+# by gossip (each update is piggybacked λ·⌈log10(n+1)⌉ = 8 times per node);
 # one that missed every copy learns them at its first push-pull sync, due
 # 0.5..1.5 sync intervals after start, or when another member syncs with it.
 JOIN_BOUND=$(awk -v s="$SYNC" 'BEGIN{printf "%.1f", 1.5 * s + 2}')
