@@ -24,6 +24,12 @@ impl<A: Addr> Seen<A> {
         }
     }
 
+    /// Broadcast ids remembered (for the fuzzers' bound checks).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn len(&self) -> usize {
+        self.order.len().max(self.set.len())
+    }
+
     /// Records `id`; `false` if it was seen already.
     pub(crate) fn insert(&mut self, id: (A, u64)) -> bool {
         if self.set.contains_key(&id) {

@@ -25,8 +25,8 @@ pub(crate) struct Joiner<A> {
     /// The last join this node started: its `MORE` pages are followed.
     last_seq: Option<u32>,
     /// A paged member list being fetched: (peer, seq, cursor, retry at,
-    /// tries).
-    paging: Option<(A, u32, u32, Time, u32)>,
+    /// tries, size budget of each request).
+    paging: Option<(A, u32, u32, Time, u32, usize)>,
     /// After the first join completes, fetch the whole table once more from
     /// a random member: members that joined while we did are otherwise only
     /// learned from gossip we may have missed.
@@ -90,15 +90,17 @@ impl<A: Addr> Swim<A> {
         self.joiner.attempt = Some((seq, attempt, self.now + backoff + jitter));
         let seeds = self.joiner.seeds.clone();
         for seed in seeds {
-            self.send_join(seed, seq, 0);
+            self.send_join(seed, seq, 0, usize::MAX);
         }
     }
 
-    /// A join request, padded so the reply can be a full datagram.
-    fn send_join(&mut self, to: A, seq: u32, cursor: u32) {
+    /// A join request, padded so the reply can be a full datagram, at most
+    /// `budget` bytes (a request for the next page answers a `Members`
+    /// datagram, and its retries repeat it: no amplification).
+    fn send_join(&mut self, to: A, seq: u32, cursor: u32, budget: usize) {
         self.stats.joins_sent += 1;
         let me = self.self_update();
-        let max = self.max_datagram();
+        let max = self.max_datagram().min(budget);
         let probe = Body::Join {
             seq,
             cursor,
@@ -129,12 +131,12 @@ impl<A: Addr> Swim<A> {
 
     /// Page retries and the one resync after joining.
     pub(crate) fn tick_paging(&mut self) {
-        if let Some((peer, seq, cursor, at, tries)) = self.joiner.paging {
+        if let Some((peer, seq, cursor, at, tries, budget)) = self.joiner.paging {
             if self.now >= at {
                 if tries >= 3 {
                     self.joiner.paging = None;
                 } else {
-                    self.request_page(peer, seq, cursor, tries + 1);
+                    self.request_page(peer, seq, cursor, tries + 1, budget);
                 }
             }
         }
@@ -143,16 +145,17 @@ impl<A: Addr> Swim<A> {
             if let Some(&peer) = self.random_members(1, None).first() {
                 let seq = self.next_seq();
                 self.joiner.last_seq = Some(seq);
-                self.request_page(peer, seq, 0, 0);
+                self.request_page(peer, seq, 0, 0, usize::MAX);
             }
         }
     }
 
-    /// Asks `peer` for the page of its table at `cursor`, with a retry.
-    fn request_page(&mut self, peer: A, seq: u32, cursor: u32, tries: u32) {
+    /// Asks `peer` for the page of its table at `cursor`, with a retry; each
+    /// request at most `budget` bytes.
+    fn request_page(&mut self, peer: A, seq: u32, cursor: u32, tries: u32, budget: usize) {
         let wait = self.config.probe_interval / 2 * (1 << tries.min(4));
-        self.joiner.paging = Some((peer, seq, cursor, self.now + wait, tries));
-        self.send_join(peer, seq, cursor);
+        self.joiner.paging = Some((peer, seq, cursor, self.now + wait, tries, budget));
+        self.send_join(peer, seq, cursor, budget);
     }
 
     /// Seed side: answer with one page of members (the facilitator: the
@@ -269,7 +272,7 @@ impl<A: Addr> Swim<A> {
             if ours {
                 self.joiner.attempt = None;
                 if flags & MEMBERS_MORE != 0 {
-                    self.request_page(from, seq, cursor, 0);
+                    self.request_page(from, seq, cursor, 0, budget);
                 } else {
                     self.joiner.paging = None;
                     if core::mem::take(&mut self.joiner.resync_pending) {
@@ -303,6 +306,19 @@ impl<A: Addr> Swim<A> {
         self.sync_cursor = next.unwrap_or(0);
         let payload = b.finish();
         self.emit_datagram(to, payload);
+    }
+
+    /// `from` sent us a datagram but is not in our table: send it a sync
+    /// request no larger than `budget` (it answers with a page that starts
+    /// with its own record). At most one such request per quarter period,
+    /// whoever asks.
+    pub(crate) fn maybe_ask_who(&mut self, from: A, budget: usize) {
+        if self.table.find(&from).is_some() || self.now < self.next_whois_at {
+            return;
+        }
+        self.next_whois_at = self.now + self.config.probe_interval / 4;
+        let seq = self.next_seq();
+        self.send_sync(from, seq, MEMBERS_SYNC_REQUEST, budget);
     }
 
     pub(crate) fn tick_sync(&mut self) {
@@ -342,7 +358,19 @@ impl<A: Addr> Swim<A> {
         let j = self.jitter(interval / 2);
         self.next_reconnect_at = Some(self.now + interval + j);
         let counts = self.table.counts();
-        if counts.live() == 0 && !self.joiner.seeds.is_empty() && !self.joiner.in_progress() {
+        // Re-join through the seeds when this node is isolated (every
+        // interval), and when a seed is not a live member (at most every 30
+        // intervals: a dead seed must not cost every node a full member list
+        // each interval): after a partition that outlived `retention`, both
+        // sides reaped the other, so re-probing Failed members cannot heal
+        // it; the seeds are the one address known to reach the rest.
+        let isolated = counts.live() == 0 && !self.joiner.seeds.is_empty();
+        let seed_lost = self.joiner.seeds.iter().any(|s| !self.is_live(s))
+            && self
+                .last_rejoin
+                .is_none_or(|t| self.now >= t + interval * 30);
+        if (isolated || seed_lost) && !self.joiner.in_progress() {
+            self.last_rejoin = Some(self.now);
             let seeds = self.joiner.seeds.clone();
             self.start_join(&seeds);
         }

@@ -97,6 +97,9 @@ mod security;
 mod suspicion;
 pub mod wire;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 pub use addr::Addr;
 pub use config::{Config, ConfigError};
 pub use event::{Action, Event, Stats};

@@ -9,6 +9,14 @@ use crate::wire::{Update, UpdateKind};
 use crate::{Addr, Event, State, Swim};
 use std::time::Duration;
 
+/// Claims at or above this incarnation are forged: an honest member never
+/// gets near it, and a member held at `u64::MAX` could never refute again.
+/// Without it, a forged `Alive` at `u64::MAX` about a member not yet known
+/// (no jump to measure) followed by a `Failed` at `u64::MAX` evicted it for
+/// good. With [`MAX_INCARNATION_JUMP`], pushing a member up to it takes
+/// 2^31 accepted claims.
+pub(crate) const INCARNATION_CEILING: u64 = u64::MAX / 2;
+
 impl<A: Addr> Swim<A> {
     /// Queues an update for dissemination (replacing older news about the
     /// same member) and arms the gossip timer.
@@ -40,6 +48,10 @@ impl<A: Addr> Swim<A> {
     /// `hint`: the member's slot if it was looked up already (`None`: look
     /// it up now).
     fn apply_update_at(&mut self, u: &Update<A>, hint: Option<SlotId>) {
+        if u.incarnation >= INCARNATION_CEILING {
+            self.stats.updates_rejected += 1;
+            return;
+        }
         if u.addr == self.local {
             self.apply_about_self(u);
             return;
@@ -159,6 +171,7 @@ impl<A: Addr> Swim<A> {
                     u.addr,
                     u.incarnation,
                 ));
+                self.compact_tombstones();
                 if !was_down {
                     let e = if state == State::Left {
                         Event::Left { member: u.addr }
@@ -287,6 +300,22 @@ impl<A: Addr> Swim<A> {
                 self.apply_update(&u);
             }
         }
+    }
+
+    /// A member that fails, comes back and fails again leaves a reaping
+    /// deadline each time; only those matching its current state count.
+    /// Past four per table entry, drop the rest (amortized O(1)), so churn
+    /// cannot grow the list without bound.
+    fn compact_tombstones(&mut self) {
+        if self.tombstones.len() <= 4 * self.config.max_members {
+            return;
+        }
+        let table = &self.table;
+        self.tombstones.retain(|(_, member, inc)| {
+            table.lookup(member).is_some_and(|s| {
+                matches!(s.state, State::Failed | State::Left) && s.incarnation() == *inc
+            })
+        });
     }
 
     /// Forgets Failed and Left members `retention` after the change.

@@ -130,6 +130,10 @@ pub struct Swim<A: Addr> {
     pub(crate) last_gossip: Duration,
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
+    /// When the last re-join through the seeds started.
+    pub(crate) last_rejoin: Option<Duration>,
+    /// No request to an unknown sender before this time.
+    pub(crate) next_whois_at: Duration,
     pub(crate) sync_cursor: u32,
     /// The datagram being handled claimed we are suspect, failed or left.
     pub(crate) claims_about_us: bool,
@@ -177,6 +181,8 @@ impl<A: Addr> Swim<A> {
             last_gossip: Duration::ZERO,
             next_sync_at: None,
             next_reconnect_at: None,
+            last_rejoin: None,
+            next_whois_at: Duration::ZERO,
             sync_cursor: 0,
             claims_about_us: false,
             seq,
@@ -309,6 +315,11 @@ impl<A: Addr> Swim<A> {
         // the body asks for one, else in a datagram of its own.
         if self.claims_about_us && !matches!(packet.body, Body::Ping { .. } | Body::Join { .. }) {
             self.send_packet(from, Body::Gossip, budget);
+        }
+        // A member we never heard of is talking to us (we missed its join):
+        // ask it for its own record, within the reply budget.
+        if !matches!(packet.body, Body::Join { .. } | Body::Members { .. }) {
+            self.maybe_ask_who(from, budget);
         }
         match packet.body {
             Body::Gossip => {}

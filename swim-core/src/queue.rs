@@ -55,7 +55,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
@@ -246,7 +246,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     }
 
     /// Bucket entries held, stale ones included (for bounds checks).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn raw_len(&self) -> usize {
         self.buckets.iter().map(Vec::len).sum()
     }

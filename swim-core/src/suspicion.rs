@@ -60,7 +60,7 @@ impl<A: Ord + Copy> Suspicions<A> {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn len(&self) -> usize {
         self.by_member.len()
     }

@@ -37,6 +37,16 @@
 //!
 //! [`Node::poll_once`] does one such turn, and [`Node::run`] is a blocking
 //! loop for small programs.
+//!
+//! Security (see `SECURITY.md`): plaintext by default. [`Node::set_envelope`]
+//! (label, keyring, migration switches) and [`Node::set_allow_list`] apply
+//! from the next datagram; call them right after binding (a node sends
+//! nothing before [`Node::join`]) to protect every datagram. Rotate keys with
+//! [`Node::add_key`], [`Node::use_key`], [`Node::remove_key`], each step on
+//! every node before the next. The core draws its sealing nonces from its
+//! PRNG, which [`Node::bind`] seeds from the OS ([`os_seed`]);
+//! [`Node::bind_with_seed`] is for tests and must not be given a fixed seed
+//! for a keyed node in production.
 
 use bytes::Bytes;
 use core::fmt;
@@ -49,6 +59,10 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 use swim_core::Swim;
 
+pub use swim_core::allow::{AllowList, Cidr};
+pub use swim_core::wire::envelope::{
+    EnvelopeConfig, EnvelopeConfigError, Key, KeyError, KeyId, Keyring, KeyringError, Label,
+};
 pub use swim_core::{Action, Config, ConfigError, Event, Member, State, Stats};
 
 /// Largest datagram read; the core rejects what exceeds its own limit.
@@ -83,6 +97,14 @@ pub enum Error {
     Swim(swim_core::Error),
     /// No seed resolved to an address this socket can reach.
     NoSeedAddress,
+    /// The envelope configuration is inconsistent (e.g. `send_plaintext`
+    /// without `accept_plaintext`).
+    Envelope(EnvelopeConfigError),
+    /// The keyring refused a change (unknown key id, removing the primary,
+    /// full, id collision). Nothing changed.
+    Keyring(KeyringError),
+    /// A key operation on a node without a keyring.
+    NoKeyring,
 }
 
 impl fmt::Display for Error {
@@ -92,6 +114,11 @@ impl fmt::Display for Error {
             Error::Config(e) => e.fmt(f),
             Error::Swim(e) => e.fmt(f),
             Error::NoSeedAddress => f.write_str("no seed resolved to a reachable address"),
+            Error::Envelope(e) => e.fmt(f),
+            Error::Keyring(e) => e.fmt(f),
+            Error::NoKeyring => {
+                f.write_str("no keyring is configured (set an envelope with a keyring first)")
+            }
         }
     }
 }
@@ -102,7 +129,9 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Config(e) => Some(e),
             Error::Swim(e) => Some(e),
-            Error::NoSeedAddress => None,
+            Error::Envelope(e) => Some(e),
+            Error::Keyring(e) => Some(e),
+            Error::NoSeedAddress | Error::NoKeyring => None,
         }
     }
 }
@@ -122,6 +151,18 @@ impl From<ConfigError> for Error {
 impl From<swim_core::Error> for Error {
     fn from(e: swim_core::Error) -> Self {
         Error::Swim(e)
+    }
+}
+
+impl From<EnvelopeConfigError> for Error {
+    fn from(e: EnvelopeConfigError) -> Self {
+        Error::Envelope(e)
+    }
+}
+
+impl From<KeyringError> for Error {
+    fn from(e: KeyringError) -> Self {
+        Error::Keyring(e)
     }
 }
 
@@ -397,6 +438,71 @@ impl Node {
         tracing::info!(local = %self.local, "leaving");
         let actions = self.core.leave(Instant::now());
         self.perform(actions);
+    }
+
+    /// Replaces the label, keyring and migration switches, in force from the
+    /// next datagram either way; [`Error::Envelope`] (nothing changed) when
+    /// the switches are inconsistent. Logs a warning while plaintext is
+    /// accepted.
+    pub fn set_envelope(&mut self, envelope: EnvelopeConfig) -> Result<(), Error> {
+        if envelope.accept_plaintext {
+            tracing::warn!(
+                "ACCEPTING PLAINTEXT: anyone who can reach this port can inject unauthenticated \
+                 traffic; finish the migration and turn accept_plaintext off"
+            );
+        }
+        self.core.set_envelope(envelope)?;
+        Ok(())
+    }
+
+    /// The label, keyring and migration switches in force.
+    pub fn envelope(&self) -> &EnvelopeConfig {
+        self.core.envelope()
+    }
+
+    /// Accepts datagrams only from these networks (every message kind;
+    /// empty allows all), from the next datagram on.
+    pub fn set_allow_list(&mut self, allow: AllowList) {
+        self.core.set_allow_list(allow);
+    }
+
+    /// Rotation step 1: installs `key` as accepted (not yet sending); returns
+    /// its id. [`Error::NoKeyring`] without a keyring.
+    pub fn add_key(&mut self, key: Key) -> Result<KeyId, Error> {
+        self.edit_keyring(|ring| ring.add(key))
+    }
+
+    /// Rotation step 2: seals with installed key `id`; the old primary stays
+    /// accepted.
+    pub fn use_key(&mut self, id: KeyId) -> Result<(), Error> {
+        self.edit_keyring(|ring| ring.use_primary(id))
+    }
+
+    /// Rotation step 3: uninstalls key `id` (not the primary).
+    pub fn remove_key(&mut self, id: KeyId) -> Result<(), Error> {
+        self.edit_keyring(|ring| ring.remove(id))
+    }
+
+    /// Installed key ids, the primary first; empty without a keyring.
+    pub fn keys(&self) -> Vec<KeyId> {
+        self.core
+            .envelope()
+            .keyring
+            .as_ref()
+            .map(|ring| ring.ids().collect())
+            .unwrap_or_default()
+    }
+
+    fn edit_keyring<T>(
+        &mut self,
+        f: impl FnOnce(&mut Keyring) -> Result<T, KeyringError>,
+    ) -> Result<T, Error> {
+        let mut envelope = self.core.envelope().clone();
+        let ring = envelope.keyring.as_mut().ok_or(Error::NoKeyring)?;
+        let out = f(ring)?;
+        self.core.set_envelope(envelope)?;
+        tracing::info!(keys = ?self.keys(), "keyring changed");
+        Ok(out)
     }
 
     /// Datagrams waiting for the socket to become writable.

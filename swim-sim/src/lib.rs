@@ -44,6 +44,7 @@ mod addr;
 mod builder;
 mod check;
 mod finish;
+pub mod fuzzing;
 pub mod json;
 mod metrics;
 mod net;

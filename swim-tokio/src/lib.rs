@@ -28,14 +28,58 @@
 //! ```
 //!
 //! The `swim` binary of this crate is a command-line agent over the same
-//! API (`swim agent`, `swim members`, `swim leave`).
+//! API (`swim agent`, `swim members`, `swim leave`, `swim keys`).
+//!
+//! # Security
+//!
+//! By default datagrams are plaintext: for trusted networks only (see
+//! `SECURITY.md`). [`Security`] sets a cluster label, a keyring
+//! (XChaCha20-Poly1305 for every datagram) and a source-address
+//! [`AllowList`] at bind time ([`Node::bind_with`], [`Builder::security`]);
+//! [`Node::set_envelope`], [`Node::add_key`], [`Node::use_key`],
+//! [`Node::remove_key`] and [`Node::set_allow_list`] change them while the
+//! node runs (key rotation: add everywhere, then use everywhere, then
+//! remove everywhere). The core does all of the work; these calls only hand
+//! it the new settings.
+//!
+//! Sealing nonces come from the core's PRNG, which this crate seeds from the
+//! operating system's randomness ([`os_seed`]) unless [`Builder::rng_seed`]
+//! fixes it: never fix the seed of a keyed node outside tests, or two runs
+//! reuse nonces under the same key.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use swim_tokio::{AllowList, Config, EnvelopeConfig, Key, Keyring, Label, Node, Security};
+//!
+//! let key = Key::parse(&std::fs::read_to_string("/etc/swim/key")?)?;
+//! let security = Security {
+//!     envelope: EnvelopeConfig {
+//!         label: Some(Label::new("prod-eu")?),
+//!         keyring: Some(Keyring::new(key)),
+//!         ..EnvelopeConfig::default()
+//!     },
+//!     allow: AllowList::parse(["10.0.0.0/8"])?,
+//! };
+//! let node = Node::bind_with("10.0.0.1:7946", Config::lan(), security).await?;
+//! // Rotation, step by step on every node:
+//! let new_id = node.add_key(Key::parse(&std::fs::read_to_string("/etc/swim/key.new")?)?)?;
+//! node.use_key(new_id)?;
+//! # let old_id = new_id;
+//! node.remove_key(old_id)?;
+//! # Ok(()) }
+//! ```
 
 mod driver;
 pub mod meta;
 mod node;
 mod seeds;
 
-pub use node::{Builder, Events, Node};
+pub use node::{Builder, Events, Node, Security};
+pub use swim_core::allow::{AllowList, AllowListError, Cidr, CidrError};
+pub use swim_core::wire::envelope::{
+    EnvelopeConfig, EnvelopeConfigError, Key, KeyError, KeyId, Keyring, KeyringError, Label,
+    LabelError,
+};
 pub use swim_core::{Action, Config, ConfigError, Event, Member, State, Stats};
 
 use core::fmt;
@@ -64,6 +108,15 @@ pub enum Error {
     NoSeedAddress,
     /// Bound to a wildcard address without [`Builder::advertise`].
     NeedAdvertise(SocketAddr),
+    /// The envelope configuration is inconsistent (e.g. `send_plaintext`
+    /// without `accept_plaintext`).
+    Envelope(EnvelopeConfigError),
+    /// The keyring refused a change (unknown key id, removing the primary,
+    /// full, id collision). Nothing changed.
+    Keyring(KeyringError),
+    /// A key operation on a node without a keyring: turn encryption on
+    /// with [`Node::set_envelope`] (see SECURITY.md's migration).
+    NoKeyring,
     /// The node has stopped (after `leave`, `shutdown` or the last drop).
     Stopped,
 }
@@ -78,6 +131,11 @@ impl fmt::Display for Error {
             Error::NeedAdvertise(a) => {
                 write!(f, "bound to wildcard {a}: set an address to advertise")
             }
+            Error::Envelope(e) => e.fmt(f),
+            Error::Keyring(e) => e.fmt(f),
+            Error::NoKeyring => {
+                f.write_str("no keyring is configured (start with a key to use encryption)")
+            }
             Error::Stopped => f.write_str("the node has stopped"),
         }
     }
@@ -89,6 +147,8 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Config(e) => Some(e),
             Error::Swim(e) => Some(e),
+            Error::Envelope(e) => Some(e),
+            Error::Keyring(e) => Some(e),
             _ => None,
         }
     }
@@ -112,8 +172,27 @@ impl From<swim_core::Error> for Error {
     }
 }
 
+impl From<EnvelopeConfigError> for Error {
+    fn from(e: EnvelopeConfigError) -> Self {
+        Error::Envelope(e)
+    }
+}
+
+impl From<KeyringError> for Error {
+    fn from(e: KeyringError) -> Self {
+        Error::Keyring(e)
+    }
+}
+
 /// A seed for the core's PRNG from the operating system's randomness (the
-/// runtime may use it; the core may not).
+/// runtime may use it; the core may not). Every [`Node`] is seeded with a
+/// fresh one unless [`Builder::rng_seed`] says otherwise; with a keyring
+/// this matters, because the core draws its sealing nonces from that PRNG.
+///
+/// `RandomState`'s SipHash keys are drawn from the OS (`getrandom` on
+/// Linux) once per thread; the process id and the time are hashed under
+/// them, so two processes, or two nodes of one process, get independent,
+/// unpredictable seeds.
 pub fn os_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState keys come from the OS; mix in the process and time too.

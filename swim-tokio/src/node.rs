@@ -7,9 +7,22 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use swim_core::allow::AllowList;
+use swim_core::wire::envelope::{EnvelopeConfig, Key, KeyId, Keyring};
 use swim_core::{Config, Event, Member, Stats, Swim};
 use tokio::net::{ToSocketAddrs, UdpSocket};
 use tokio::sync::broadcast;
+
+/// A node's protection: the envelope (cluster label, keyring, plaintext
+/// migration switches) and the source-address allow-list. The default is
+/// plaintext from anywhere, for trusted networks only (see SECURITY.md).
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// How datagrams are labeled / sealed and which forms are accepted.
+    pub envelope: EnvelopeConfig,
+    /// Sources datagrams are accepted from (empty: all), every message kind.
+    pub allow: AllowList,
+}
 
 /// Options for [`Node`]s; [`Node::bind`] uses the defaults.
 #[derive(Clone, Debug)]
@@ -19,6 +32,7 @@ pub struct Builder {
     meta: Bytes,
     advertise: Option<SocketAddr>,
     event_capacity: usize,
+    security: Security,
 }
 
 impl Builder {
@@ -30,11 +44,15 @@ impl Builder {
             meta: Bytes::new(),
             advertise: None,
             event_capacity: 1024,
+            security: Security::default(),
         }
     }
 
     /// Seeds the core's random choices (probe order, helpers, gossip
-    /// targets). Default: a seed drawn from the operating system.
+    /// targets, and the nonces of sealed datagrams). Default: a seed drawn
+    /// from the operating system ([`crate::os_seed`]). For tests only when a
+    /// keyring is configured: two runs with the same seed and key reuse
+    /// nonces, which breaks the encryption.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = Some(seed);
         self
@@ -61,10 +79,31 @@ impl Builder {
         self
     }
 
+    /// The label, keyring, migration switches and allow-list in force from
+    /// the first datagram (default: plaintext from anywhere).
+    pub fn security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// The envelope alone (see [`Builder::security`]).
+    pub fn envelope(mut self, envelope: EnvelopeConfig) -> Self {
+        self.security.envelope = envelope;
+        self
+    }
+
+    /// The allow-list alone (see [`Builder::security`]).
+    pub fn allow_list(mut self, allow: AllowList) -> Self {
+        self.security.allow = allow;
+        self
+    }
+
     /// Binds a UDP socket (udp4 or udp6, following the address) and starts
     /// the node's task on the current tokio runtime. The node is alone until
     /// [`Node::join`].
     pub async fn bind(self, addr: impl ToSocketAddrs) -> Result<Node, Error> {
+        // Refuse a bad envelope before touching the network.
+        self.security.envelope.validate()?;
         let socket = UdpSocket::bind(addr).await?;
         let bound = socket.local_addr()?;
         let local = match self.advertise {
@@ -72,8 +111,14 @@ impl Builder {
             None if bound.ip().is_unspecified() => return Err(Error::NeedAdvertise(bound)),
             None => bound,
         };
+        if self.rng_seed.is_some() && self.security.envelope.keyring.is_some() {
+            tracing::warn!("fixed rng_seed with a keyring: nonces repeat across runs (tests only)");
+        }
         let seed = self.rng_seed.unwrap_or_else(crate::os_seed);
         let mut core = Swim::new(local, self.config, seed)?;
+        log_envelope(&self.security.envelope);
+        core.set_envelope(self.security.envelope)?;
+        core.set_allow_list(self.security.allow);
         let now = std::time::Instant::now();
         let actions = core.set_meta(now, self.meta)?;
         let (events, _) = broadcast::channel(self.event_capacity);
@@ -112,6 +157,16 @@ impl Node {
     /// Binds with default options: `Builder::new(config).bind(addr)`.
     pub async fn bind(addr: impl ToSocketAddrs, config: Config) -> Result<Node, Error> {
         Builder::new(config).bind(addr).await
+    }
+
+    /// Binds with a label, keyring and/or allow-list in force from the first
+    /// datagram: `Builder::new(config).security(security).bind(addr)`.
+    pub async fn bind_with(
+        addr: impl ToSocketAddrs,
+        config: Config,
+        security: Security,
+    ) -> Result<Node, Error> {
+        Builder::new(config).security(security).bind(addr).await
     }
 
     /// Joins the cluster through `seeds`: each an `ip:port` or a
@@ -233,6 +288,95 @@ impl Node {
         self.inner.wait_stopped().await;
     }
 
+    /// Replaces the label, keyring and migration switches; in force from the
+    /// next datagram either way. [`Error::Envelope`] (nothing changed) when
+    /// the switches are inconsistent. Changing the label or turning
+    /// encryption on or off in a running cluster needs the migration in
+    /// SECURITY.md, or nodes stop hearing each other.
+    pub fn set_envelope(&self, envelope: EnvelopeConfig) -> Result<(), Error> {
+        self.live()?;
+        envelope.validate()?;
+        log_envelope(&envelope);
+        self.inner.with_core(|core| core.set_envelope(envelope))?;
+        Ok(())
+    }
+
+    /// The label, keyring and migration switches in force (a copy; `Debug`
+    /// shows key ids, never keys).
+    pub fn envelope(&self) -> EnvelopeConfig {
+        self.inner.with_core(|core| core.envelope().clone())
+    }
+
+    /// Replaces the source-address allow-list (every message kind; empty
+    /// allows all), from the next datagram on.
+    pub fn set_allow_list(&self, allow: AllowList) -> Result<(), Error> {
+        self.live()?;
+        tracing::info!(networks = ?allow.networks(), "allow-list set");
+        self.inner.with_core(|core| core.set_allow_list(allow));
+        Ok(())
+    }
+
+    /// Rotation step 1: installs `key` as an accepted (not yet sending) key
+    /// and returns its id. Adding an installed key again changes nothing.
+    /// [`Error::NoKeyring`] when the node runs without encryption.
+    pub fn add_key(&self, key: Key) -> Result<KeyId, Error> {
+        let id = self.edit_keyring(|ring| ring.add(key))?;
+        tracing::info!(key = %id, "key added");
+        Ok(id)
+    }
+
+    /// Rotation step 2: seals with the installed key `id` from now on; the
+    /// previous primary stays accepted.
+    pub fn use_key(&self, id: KeyId) -> Result<(), Error> {
+        self.edit_keyring(|ring| ring.use_primary(id))?;
+        tracing::info!(key = %id, "primary key set");
+        Ok(())
+    }
+
+    /// Rotation step 3: uninstalls key `id`; datagrams sealed with it are
+    /// rejected from now on. The primary key cannot be removed.
+    pub fn remove_key(&self, id: KeyId) -> Result<(), Error> {
+        self.edit_keyring(|ring| ring.remove(id))?;
+        tracing::info!(key = %id, "key removed");
+        Ok(())
+    }
+
+    /// Ids of the installed keys, the primary (sealing) key first; empty
+    /// without a keyring.
+    pub fn keys(&self) -> Vec<KeyId> {
+        self.inner.with_core(|core| {
+            core.envelope()
+                .keyring
+                .as_ref()
+                .map(|ring| ring.ids().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// Applies one keyring change under the core's lock: a copy of the
+    /// envelope is edited and handed to the core, so a refused change leaves
+    /// everything as it was.
+    fn edit_keyring<T>(
+        &self,
+        f: impl FnOnce(&mut Keyring) -> Result<T, swim_core::wire::envelope::KeyringError>,
+    ) -> Result<T, Error> {
+        self.live()?;
+        self.inner.with_core(|core| {
+            let mut envelope = core.envelope().clone();
+            let ring = envelope.keyring.as_mut().ok_or(Error::NoKeyring)?;
+            let out = f(ring)?;
+            core.set_envelope(envelope)?;
+            Ok(out)
+        })
+    }
+
+    fn live(&self) -> Result<(), Error> {
+        if self.inner.is_stopped() {
+            return Err(Error::Stopped);
+        }
+        Ok(())
+    }
+
     /// Whether the node's task has stopped.
     pub fn is_stopped(&self) -> bool {
         self.inner.is_stopped()
@@ -249,6 +393,31 @@ impl Node {
         self.inner.flush(out).await;
         self.inner.wake();
         Ok(())
+    }
+}
+
+/// Says what protection is in force; loudly when plaintext is accepted.
+fn log_envelope(envelope: &EnvelopeConfig) {
+    let keys: Vec<String> = envelope
+        .keyring
+        .as_ref()
+        .map(|ring| ring.ids().map(|id| id.to_string()).collect())
+        .unwrap_or_default();
+    let label = envelope
+        .label
+        .as_ref()
+        .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+    tracing::info!(
+        ?label,
+        ?keys,
+        send_plaintext = envelope.send_plaintext,
+        "envelope set"
+    );
+    if envelope.accept_plaintext {
+        tracing::warn!(
+            "ACCEPTING PLAINTEXT: anyone who can reach this port can inject unauthenticated \
+             traffic; finish the migration and turn accept_plaintext off"
+        );
     }
 }
 

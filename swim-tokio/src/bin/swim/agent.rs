@@ -1,6 +1,6 @@
 //! `swim agent`: one member on a tokio current-thread runtime.
 
-use crate::{control, json, AgentArgs, Profile};
+use crate::{control, json, security, AgentArgs, Profile};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use swim_tokio::{meta, Builder, Config, Error, Node};
@@ -38,6 +38,7 @@ pub(crate) fn main(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn run(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let security = security::from_args(&args)?;
     let mut config = match args.profile {
         Profile::Lan => Config::lan(),
         Profile::Wan => Config::wan(),
@@ -51,11 +52,15 @@ async fn run(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<Vec<_>, _>>()?;
     let mut builder = Builder::new(config)
         .meta(meta::encode(pairs)?)
+        .security(security)
         .event_capacity(4096);
     if let Some(a) = args.advertise {
         builder = builder.advertise(a);
     }
     let node = builder.bind(args.bind.as_str()).await?;
+    if args.accept_plaintext {
+        tokio::spawn(nag_plaintext(node.clone()));
+    }
 
     // Subscribe before joining so no event is missed.
     let mut events = node.events();
@@ -98,6 +103,25 @@ async fn run(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
+}
+
+/// Repeats the plaintext warning every minute while `--accept-plaintext`
+/// is on: the switch is meant for minutes, not months.
+async fn nag_plaintext(node: Node) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.tick().await; // The node warned once when it bound.
+    loop {
+        every.tick().await;
+        if node.is_stopped() {
+            return;
+        }
+        if node.envelope().accept_plaintext {
+            tracing::warn!(
+                "STILL ACCEPTING PLAINTEXT (--accept-plaintext): unauthenticated datagrams are \
+                 accepted; restart without it once every member sends the protected form"
+            );
+        }
+    }
 }
 
 fn spawn_signal(

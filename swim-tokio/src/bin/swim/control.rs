@@ -1,9 +1,15 @@
 //! The agent's unix control socket: one JSON request per line, one JSON
 //! answer per line. Requests: `{"cmd":"members"}`, `{"cmd":"stats"}`, `{"cmd":"leave"}`,
-//! `{"cmd":"broadcast","text":"..."}`.
+//! `{"cmd":"broadcast","text":"..."}`, and key rotation: `{"cmd":"keys"}`,
+//! `{"cmd":"key-add","key":"<hex|base64>"}`, `{"cmd":"key-use","id":"<8 hex>"}`,
+//! `{"cmd":"key-remove","id":"<8 hex>"}`. Failures answer `{"error":"..."}`.
+//!
+//! The socket file is made owner-only (0600): whoever can connect can make
+//! the agent leave or change its keys.
 
 use crate::agent::Stop;
 use crate::json;
+use crate::security;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -22,6 +28,10 @@ pub(crate) fn serve(path: &Path, node: Node, stop: mpsc::Sender<Stop>) -> std::i
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -41,9 +51,9 @@ pub(crate) fn serve(path: &Path, node: Node, stop: mpsc::Sender<Stop>) -> std::i
 async fn handle(conn: TokioUnixStream, node: Node, stop: mpsc::Sender<Stop>) {
     let (read, mut write) = conn.into_split();
     let mut lines = TokioBufReader::new(read).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    while let Ok(Some(mut line)) = lines.next_line().await {
         let answer = match serde_json::from_str::<Value>(&line) {
-            Ok(req) => match req["cmd"].as_str() {
+            Ok(mut req) => match req["cmd"].as_str() {
                 Some("members") => {
                     let local = json::member(&node.local());
                     let members: Vec<Value> = node.members().iter().map(json::member).collect();
@@ -63,15 +73,72 @@ async fn handle(conn: TokioUnixStream, node: Node, stop: mpsc::Sender<Stop>) {
                         Err(e) => json!({ "error": e.to_string() }),
                     }
                 }
+                Some("keys") => keys(&node),
+                Some("key-add") => key_add(&node, &mut req),
+                Some("key-use") => key_edit(&node, &req, "key-use"),
+                Some("key-remove") => key_edit(&node, &req, "key-remove"),
                 _ => json!({ "error": "unknown cmd" }),
             },
             Err(e) => json!({ "error": format!("bad request: {e}") }),
         };
+        // The line may have carried a key (key-add).
+        security::wipe_string(&mut line);
         let mut out = answer.to_string();
         out.push('\n');
         if write.write_all(out.as_bytes()).await.is_err() {
             return;
         }
+    }
+}
+
+/// `{"primary":"<id>"|null,"keys":["<id>",..],"label":..,"accept_plaintext":..,
+/// "send_plaintext":..}`: key ids only, never keys.
+fn keys(node: &Node) -> Value {
+    let envelope = node.envelope();
+    let ids: Vec<String> = node.keys().iter().map(ToString::to_string).collect();
+    json!({
+        "primary": ids.first(),
+        "keys": ids,
+        "label": envelope.label.as_ref().map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned()),
+        "accept_plaintext": envelope.accept_plaintext,
+        "send_plaintext": envelope.send_plaintext,
+    })
+}
+
+/// Rotation step 1: `{"ok":true,"id":"<id>"}`.
+fn key_add(node: &Node, req: &mut Value) -> Value {
+    let Some(Value::String(mut text)) = req.get_mut("key").map(Value::take) else {
+        return json!({ "error": "key-add needs \"key\": 64 hex digits or base64 of 32 bytes" });
+    };
+    let key = security::parse_key_text(&text);
+    security::wipe_string(&mut text);
+    let key = match key {
+        Ok(k) => k,
+        Err(e) => return json!({ "error": e }),
+    };
+    match node.add_key(key) {
+        Ok(id) => json!({ "ok": true, "id": id.to_string() }),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+/// Rotation steps 2 (`key-use`) and 3 (`key-remove`).
+fn key_edit(node: &Node, req: &Value, cmd: &str) -> Value {
+    let Some(text) = req["id"].as_str() else {
+        return json!({ "error": format!("{cmd} needs \"id\": 8 hex digits") });
+    };
+    let id = match security::parse_key_id(text) {
+        Ok(id) => id,
+        Err(e) => return json!({ "error": e }),
+    };
+    let done = if cmd == "key-use" {
+        node.use_key(id)
+    } else {
+        node.remove_key(id)
+    };
+    match done {
+        Ok(()) => json!({ "ok": true, "id": id.to_string() }),
+        Err(e) => json!({ "error": e.to_string() }),
     }
 }
 
@@ -139,5 +206,58 @@ pub(crate) fn broadcast(path: &Path, text: &str) -> Result<(), BoxError> {
 pub(crate) fn stats(path: &Path) -> Result<(), BoxError> {
     let answer = request(path, &json!({ "cmd": "stats" }))?;
     println!("{answer}");
+    Ok(())
+}
+
+/// `swim keys list`: one id per line, the primary marked.
+pub(crate) fn keys_list(path: &Path, as_json: bool) -> Result<(), BoxError> {
+    let answer = request(path, &json!({ "cmd": "keys" }))?;
+    if as_json {
+        println!("{answer}");
+        return Ok(());
+    }
+    let ids = answer["keys"].as_array().cloned().unwrap_or_default();
+    if ids.is_empty() {
+        println!("no keyring (plaintext or label only)");
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let id = id.as_str().unwrap_or_default();
+        if i == 0 {
+            println!("{id} primary");
+        } else {
+            println!("{id}");
+        }
+    }
+    if answer["accept_plaintext"] == true {
+        println!("warning: the agent accepts plaintext (--accept-plaintext)");
+    }
+    Ok(())
+}
+
+/// `swim keys add`: reads and checks the key locally, prints its id.
+pub(crate) fn keys_add(path: &Path, key_file: &Path) -> Result<(), BoxError> {
+    // Checked here for a clear error naming the file; the agent parses the
+    // text again.
+    let mut text = security::read_key_text(key_file)?;
+    let answer = request(path, &json!({ "cmd": "key-add", "key": text.as_str() }));
+    security::wipe_string(&mut text);
+    let answer = answer?;
+    println!("{}", answer["id"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+/// `swim keys use`.
+pub(crate) fn keys_use(path: &Path, id: &str) -> Result<(), BoxError> {
+    let id = security::parse_key_id(id)?;
+    request(path, &json!({ "cmd": "key-use", "id": id.to_string() }))?;
+    println!("primary {id}");
+    Ok(())
+}
+
+/// `swim keys remove`.
+pub(crate) fn keys_remove(path: &Path, id: &str) -> Result<(), BoxError> {
+    let id = security::parse_key_id(id)?;
+    request(path, &json!({ "cmd": "key-remove", "id": id.to_string() }))?;
+    println!("removed {id}");
     Ok(())
 }
