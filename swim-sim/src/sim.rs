@@ -691,6 +691,9 @@ impl Sim {
             } else {
                 self.running_count -= 1;
             }
+            let (now, running) = (self.now, self.running_count);
+            let bin = self.metrics.bin(now);
+            bin.running = bin.running.max(running);
         }
     }
 
@@ -702,7 +705,11 @@ impl Sim {
             self.next_plot = now + interval;
             self.record_views();
         }
-        self.metrics.bin(now).running = self.running_count;
+        // The most nodes running during the second (the first second of a
+        // join spread starts with one node: per-member rates would explode).
+        let running = self.running_count;
+        let bin = self.metrics.bin(now);
+        bin.running = bin.running.max(running);
         let joined = now >= self.cfg.join_spread.as_nanos() as u64;
         let watching = (joined && self.metrics.first_converged.is_none())
             || (now >= self.last_fault && self.metrics.converged_after_faults.is_none());
