@@ -453,3 +453,44 @@ fn facilitator_answers_with_most_recent_members_only() {
         }
     }
 }
+
+#[test]
+fn one_way_partition_heals() {
+    // swim-sim seed 1710: a restart, then a one-way partition (a -> b
+    // blocked) for 25 s; every node must agree again soon after the repair.
+    let mut net = cluster(12, 1710);
+    net.run_for(40 * S);
+    net.crash(2);
+    net.run_for(10 * S);
+    let now = net.start + net.now;
+    net.nodes[2] = Some(crate::Swim::new(addr(2), Config::lan(), 4242).unwrap());
+    let actions = net.node_mut(2).join(now, &[addr(0), addr(1), addr(3)]);
+    for a in actions {
+        if let crate::Action::Send { to, payload } = a {
+            let to = net.index(to);
+            net.inject(addr(2), to, &payload);
+        }
+    }
+    net.run_for(4 * S);
+    let (a, b) = (0..5, 5..12);
+    for i in a.clone() {
+        for j in b.clone() {
+            net.blocked.insert((i, j));
+        }
+    }
+    net.run_for(25 * S);
+    net.blocked.clear();
+    let t = net.run_until(60 * S, STEP, Net::converged);
+    if t.is_none() {
+        for i in 0..12 {
+            let v: Vec<_> = net
+                .node(i)
+                .members()
+                .map(|m| format!("{}:{:?}@{}", net.index(m.addr), m.state, m.incarnation))
+                .collect();
+            eprintln!("node {i} (inc {}): {v:?}", net.node(i).local().incarnation);
+        }
+    }
+    let t = t.expect("converged after the one-way partition");
+    assert!(t <= 30 * S, "took {t:?}");
+}

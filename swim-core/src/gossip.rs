@@ -91,7 +91,7 @@ impl<A: Addr> Swim<A> {
             if let Some(kind) = kind {
                 if b.push_update(&Update {
                     addr: to,
-                    incarnation: s.incarnation,
+                    incarnation: s.incarnation(),
                     kind,
                 }) {
                     count += 1;

@@ -183,7 +183,7 @@ impl<A: Addr> Swim<A> {
             b.push_record(&self.self_update());
             // A restarted joiner learns what the cluster remembers of it.
             if let Some(s) = self.table.lookup(&from).copied() {
-                if s.state != State::Alive || Some(s.incarnation) != claimed {
+                if s.state != State::Alive || Some(s.incarnation()) != claimed {
                     b.push_record(&self.record(&s));
                 }
             }
@@ -252,7 +252,7 @@ impl<A: Addr> Swim<A> {
         };
         Update {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             kind,
         }
     }
@@ -266,9 +266,7 @@ impl<A: Addr> Swim<A> {
         records: &[Update<A>],
         budget: usize,
     ) {
-        for r in records {
-            self.apply_update(r);
-        }
+        self.apply_updates(records);
         if flags & MEMBERS_JOIN_REPLY != 0 {
             let ours = self.joiner.last_seq == Some(seq);
             if ours {

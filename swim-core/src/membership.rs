@@ -1,7 +1,7 @@
 //! Applying membership news: precedence, refutation, suspicion start and
 //! expiry, events, tombstones and reaping.
 
-use crate::member::overrides;
+use crate::member::{overrides, SlotId};
 use crate::node::MAX_INCARNATION_JUMP;
 use crate::suspicion::{Due, Timeouts};
 use crate::wire::Body;
@@ -30,6 +30,24 @@ impl<A: Addr> Swim<A> {
     /// Applies one piece of news, from a datagram or from this node's own
     /// detection. Obeys precedence; re-disseminates what changed our view.
     pub(crate) fn apply_update(&mut self, u: &Update<A>) {
+        self.apply_update_at(u, None);
+    }
+
+    /// Applies a datagram's updates. The table lookups go first, in a tight
+    /// loop of independent loads the CPU overlaps, then the updates are
+    /// applied with their slots already in cache: at 10,000 members the
+    /// lookups are cache misses, and this halves their cost.
+    pub(crate) fn apply_updates(&mut self, updates: &[Update<A>]) {
+        let mut found: smallvec::SmallVec<[Option<SlotId>; 64]> = smallvec::SmallVec::new();
+        found.extend(updates.iter().map(|u| self.table.find(&u.addr)));
+        for (u, id) in updates.iter().zip(found) {
+            self.apply_update_at(u, id);
+        }
+    }
+
+    /// `hint`: the member's slot if it was looked up already (`None`: look
+    /// it up now).
+    fn apply_update_at(&mut self, u: &Update<A>, hint: Option<SlotId>) {
         if u.incarnation >= INCARNATION_CEILING {
             self.stats.updates_rejected += 1;
             return;
@@ -39,7 +57,10 @@ impl<A: Addr> Swim<A> {
             return;
         }
         let state = u.kind.state();
-        let Some(id) = self.table.find(&u.addr) else {
+        let found = hint
+            .filter(|&id| self.table.get(id).is_some_and(|s| s.addr == u.addr))
+            .or_else(|| self.table.find(&u.addr));
+        let Some(id) = found else {
             // Only an Alive claim introduces a member; news of the failure
             // of a member we never knew changes nothing.
             if let UpdateKind::Alive { meta } = &u.kind {
@@ -48,11 +69,9 @@ impl<A: Addr> Swim<A> {
                     return;
                 }
                 let stamp = self.stamp();
-                let id = self
-                    .table
+                self.table
                     .insert(u.addr, u.incarnation, State::Alive, stamp);
                 self.table.set_meta(u.addr, meta);
-                self.probe_insert(id);
                 self.note_recent(u.addr);
                 self.emit(Event::Joined {
                     member: u.addr,
@@ -65,12 +84,12 @@ impl<A: Addr> Swim<A> {
         let Some(cur) = self.table.get(id).copied() else {
             return;
         };
-        if u.incarnation > cur.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
+        if u.incarnation > cur.incarnation().saturating_add(MAX_INCARNATION_JUMP) {
             self.stats.updates_rejected += 1;
             return;
         }
-        if !overrides(u.incarnation, state, cur.incarnation, cur.state) {
-            if u.incarnation < cur.incarnation
+        if !overrides(u.incarnation, state, cur.incarnation(), cur.state) {
+            if u.incarnation < cur.incarnation()
                 && state != State::Alive
                 && !self.updates.contains(&u.addr)
             {
@@ -83,9 +102,10 @@ impl<A: Addr> Swim<A> {
             // Same suspicion from another member: a Lifeguard confirmation.
             if let UpdateKind::Suspect { by } = u.kind {
                 if cur.state == State::Suspect
-                    && u.incarnation == cur.incarnation
+                    && u.incarnation == cur.incarnation()
                     && self.suspicions.confirm(&u.addr, u.incarnation, by)
                 {
+                    // New information for us: pass it on (epidemic relay).
                     self.enqueue(u.clone());
                 }
             }
@@ -101,7 +121,6 @@ impl<A: Addr> Swim<A> {
                 if cur.state == State::Failed {
                     // Declared failed, but alive after all (it refuted, or
                     // restarted at the same address): alive again.
-                    self.probe_insert(id);
                     self.emit(Event::Alive { member: u.addr });
                     if meta_changed {
                         self.emit(Event::Updated {
@@ -110,7 +129,6 @@ impl<A: Addr> Swim<A> {
                         });
                     }
                 } else if cur.state == State::Left {
-                    self.probe_insert(id);
                     self.note_recent(u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
@@ -130,7 +148,6 @@ impl<A: Addr> Swim<A> {
             }
             UpdateKind::Suspect { by } => {
                 if was_down {
-                    self.probe_insert(id);
                     let meta = self.table.meta(&u.addr);
                     self.emit(Event::Joined {
                         member: u.addr,
@@ -183,6 +200,9 @@ impl<A: Addr> Swim<A> {
             self.stats.updates_rejected += 1;
             return;
         }
+        if !matches!(u.kind, UpdateKind::Alive { .. }) {
+            self.claims_about_us = true;
+        }
         let refute = match &u.kind {
             UpdateKind::Alive { meta } => {
                 u.incarnation > self.incarnation
@@ -221,7 +241,7 @@ impl<A: Addr> Swim<A> {
         }
         let u = Update {
             addr: target,
-            incarnation: cur.incarnation,
+            incarnation: cur.incarnation(),
             kind: UpdateKind::Suspect { by: self.local },
         };
         self.apply_update(&u);
@@ -265,7 +285,7 @@ impl<A: Addr> Swim<A> {
             let still = self
                 .table
                 .lookup(&member)
-                .is_some_and(|s| s.state == State::Suspect && s.incarnation == inc);
+                .is_some_and(|s| s.state == State::Suspect && s.incarnation() == inc);
             if still && matches!(due, Due::Check(..)) {
                 // Last chance: the ping carries the suspicion; a live
                 // suspect's ack carries its refutation.
@@ -293,7 +313,7 @@ impl<A: Addr> Swim<A> {
         let table = &self.table;
         self.tombstones.retain(|(_, member, inc)| {
             table.lookup(member).is_some_and(|s| {
-                matches!(s.state, State::Failed | State::Left) && s.incarnation == *inc
+                matches!(s.state, State::Failed | State::Left) && s.incarnation() == *inc
             })
         });
     }
@@ -307,7 +327,7 @@ impl<A: Addr> Swim<A> {
             self.tombstones.pop_front();
             if let Some(id) = self.table.find(&member) {
                 let reap = self.table.get(id).is_some_and(|s| {
-                    matches!(s.state, State::Failed | State::Left) && s.incarnation == inc
+                    matches!(s.state, State::Failed | State::Left) && s.incarnation() == inc
                 });
                 if reap {
                     self.table.remove(id);

@@ -131,6 +131,8 @@ pub struct Swim<A: Addr> {
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
     pub(crate) sync_cursor: u32,
+    /// The datagram being handled claimed we are suspect, failed or left.
+    pub(crate) claims_about_us: bool,
     pub(crate) seq: u32,
     pub(crate) out: Vec<Action<A>>,
     pub(crate) envelope: EnvelopeConfig,
@@ -176,6 +178,7 @@ impl<A: Addr> Swim<A> {
             next_sync_at: None,
             next_reconnect_at: None,
             sync_cursor: 0,
+            claims_about_us: false,
             seq,
             out: Vec::new(),
             envelope: EnvelopeConfig::default(),
@@ -220,6 +223,62 @@ impl<A: Addr> Swim<A> {
         self.take()
     }
 
+    /// Seeds the table with members learned elsewhere — a member list saved
+    /// before a restart, or static configuration — as if a join had taught
+    /// them: each unknown one is added Alive with its incarnation and
+    /// metadata and reported [`Event::Joined`], nothing is disseminated, and
+    /// the protocol then probes and syncs them like any other member. Known
+    /// members, this node itself, and members beyond `max_members` are
+    /// skipped. Members whose state is not Alive are skipped too (a snapshot
+    /// is no evidence of failure).
+    ///
+    /// ```
+    /// # use std::net::SocketAddrV4;
+    /// # use std::time::Instant;
+    /// # use swim_core::{Config, Member, State, Swim};
+    /// let me: SocketAddrV4 = "10.0.0.1:7946".parse().unwrap();
+    /// let saved = vec![Member {
+    ///     addr: "10.0.0.2:7946".parse().unwrap(),
+    ///     incarnation: 3,
+    ///     state: State::Alive,
+    ///     meta: Default::default(),
+    /// }];
+    /// let mut node = Swim::new(me, Config::lan(), 7).unwrap();
+    /// let events = node.restore(Instant::now(), saved);
+    /// assert_eq!(events.len(), 1);
+    /// assert_eq!(node.live_members(), 1);
+    /// ```
+    pub fn restore(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = Member<A>>,
+    ) -> Vec<Action<A>> {
+        self.enter(now);
+        for m in members {
+            if m.addr == self.local || m.state != State::Alive || self.table.find(&m.addr).is_some()
+            {
+                continue;
+            }
+            if m.meta.len() > self.config.max_meta_size {
+                self.stats.updates_rejected += 1;
+                continue;
+            }
+            if self.table.counts().total() >= self.config.max_members {
+                self.stats.member_table_full += 1;
+                continue;
+            }
+            let stamp = self.stamp();
+            self.table
+                .insert(m.addr, m.incarnation, State::Alive, stamp);
+            self.table.set_meta(m.addr, &m.meta);
+            self.emit(Event::Joined {
+                member: m.addr,
+                meta: m.meta,
+            });
+        }
+        self.take()
+    }
+
     /// Handles one datagram received from `from` (the UDP source address:
     /// replies go there, never to an address written inside the message).
     /// A datagram that does not decode changes nothing and is counted in
@@ -240,11 +299,16 @@ impl<A: Addr> Swim<A> {
         } else {
             self.reply_budget(bytes.len())
         };
-        for u in &packet.updates {
-            self.apply_update(u);
-        }
+        self.claims_about_us = false;
+        self.apply_updates(&packet.updates);
         for b in packet.broadcasts {
             self.receive_broadcast(b);
+        }
+        // The sender believes we are suspect or failed (or an older such
+        // claim): it hears our current Alive straight back, in the reply if
+        // the body asks for one, else in a datagram of its own.
+        if self.claims_about_us && !matches!(packet.body, Body::Ping { .. } | Body::Join { .. }) {
+            self.send_packet(from, Body::Gossip, budget);
         }
         match packet.body {
             Body::Gossip => {}
@@ -393,7 +457,7 @@ impl<A: Addr> Swim<A> {
         all.sort_unstable_by_key(|s| s.addr);
         all.into_iter().map(move |s| Member {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             state: s.state,
             meta: self.table.meta(&s.addr),
         })
@@ -403,7 +467,7 @@ impl<A: Addr> Swim<A> {
     pub fn member(&self, addr: &A) -> Option<Member<A>> {
         self.table.lookup(addr).map(|s| Member {
             addr: s.addr,
-            incarnation: s.incarnation,
+            incarnation: s.incarnation(),
             state: s.state,
             meta: self.table.meta(&s.addr),
         })

@@ -128,6 +128,11 @@ pub struct SimConfig {
     pub converge_within: Duration,
     /// A leaving node keeps running this long after `leave()`.
     pub leave_linger: Duration,
+    /// The initial nodes all start at time 0 already knowing each other
+    /// (`Swim::restore`, as from a saved member list) instead of joining
+    /// through node 0. For large clusters, where a join storm of every node
+    /// at once is not what a run measures.
+    pub bootstrap: bool,
 }
 
 /// Describes a simulation run. Times are offsets from the start.
@@ -180,6 +185,7 @@ impl Builder {
                 audit_interval: None,
                 converge_within: Duration::from_secs(60),
                 leave_linger: Duration::from_secs(5),
+                bootstrap: false,
             },
             join_spread: None,
             warmup: None,
@@ -244,6 +250,12 @@ impl Builder {
     /// Window over which the initial nodes start (default: 1 ms per node).
     pub fn join_spread(mut self, d: Duration) -> Self {
         self.join_spread = Some(d);
+        self
+    }
+    /// Start every initial node at once, knowing all the others (see
+    /// [`SimConfig::bootstrap`]).
+    pub fn bootstrap(mut self, on: bool) -> Self {
+        self.cfg.bootstrap = on;
         self
     }
     /// Start of the steady-state load window (default: join spread + 15 s).
@@ -412,9 +424,13 @@ impl Builder {
     /// The configuration as it stands (defaults resolved).
     pub fn sim_config(&self) -> SimConfig {
         let mut cfg = self.cfg.clone();
-        cfg.join_spread = self.join_spread.unwrap_or(Duration::from_millis(u64::from(
-            cfg.nodes.saturating_sub(1),
-        )));
+        cfg.join_spread = if cfg.bootstrap {
+            Duration::ZERO
+        } else {
+            self.join_spread.unwrap_or(Duration::from_millis(u64::from(
+                cfg.nodes.saturating_sub(1),
+            )))
+        };
         cfg.warmup = self
             .warmup
             .unwrap_or(cfg.join_spread + Duration::from_secs(15));
@@ -450,7 +466,11 @@ impl Builder {
         let spread = cfg.join_spread.as_nanos() as u64;
         for i in 0..cfg.nodes {
             let at = spread * u64::from(i) / u64::from(cfg.nodes.max(1));
-            let seeds = if i == 0 { vec![] } else { vec![0] };
+            let seeds = if i == 0 || cfg.bootstrap {
+                vec![]
+            } else {
+                vec![0]
+            };
             timeline.push((at, Fault::Start { node: i, seeds }));
         }
         let candidates: Vec<NodeId> = (1..cfg.nodes).collect();

@@ -65,6 +65,49 @@ impl Sim {
     }
 
     /// Final checks and the report.
+    /// For up to `max` running nodes whose view differs from the truth: the
+    /// members they hold wrong.
+    fn disagreements(&self, max: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for o in self.running.iter() {
+            let Some(swim) = self.nodes.get(o as usize).and_then(|n| n.swim.as_ref()) else {
+                continue;
+            };
+            let mut wrong = Vec::new();
+            for (m, node) in self.nodes.iter().enumerate() {
+                let m = m as NodeId;
+                if m == o {
+                    continue;
+                }
+                let running = self.running.get(m);
+                let held = swim.member(&crate::addr::node_addr(m));
+                let live = held.as_ref().is_some_and(|x| {
+                    matches!(x.state, swim_core::State::Alive | swim_core::State::Suspect)
+                });
+                if live != running {
+                    let h = held.map_or("unknown".to_string(), |x| {
+                        format!("{:?}@{}", x.state, x.incarnation)
+                    });
+                    let truth = node.swim.as_ref().map_or("down".to_string(), |s| {
+                        format!("running@{}", s.local().incarnation)
+                    });
+                    wrong.push(format!("{m} {h} ({truth})"));
+                }
+            }
+            if !wrong.is_empty() {
+                out.push(format!(
+                    "node {o} (inc {}): {}",
+                    swim.local().incarnation,
+                    wrong.join(", ")
+                ));
+                if out.len() == max {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
     pub(crate) fn finish(mut self, wall: Duration, events: u64, trace: u64) -> Report {
         self.audit();
         let end = self.now;
@@ -112,7 +155,13 @@ impl Sim {
         };
         let heal = self.last_heal.unwrap_or(self.last_fault);
         let at_end = self.converged();
+        let disagreements = if at_end {
+            Vec::new()
+        } else {
+            self.disagreements(3)
+        };
         let convergence = Convergence {
+            disagreements,
             converged: self.metrics.converged_after_faults.is_some() && at_end,
             converged_at_end: at_end,
             seconds_after_heal: self

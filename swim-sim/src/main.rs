@@ -93,6 +93,17 @@ struct RunArgs {
     /// Switches every Lifeguard mechanism off (plain SWIM).
     #[arg(long)]
     no_lifeguard: bool,
+    /// Overrides a protocol setting, e.g. `--set suspicion_mult=1.5`
+    /// (repeatable). Fields: probe_interval, probe_timeout, gossip_interval,
+    /// sync_interval, reconnect_interval (seconds); indirect_checks,
+    /// suspicion_mult, suspicion_max_mult, suspicion_confirmations,
+    /// retransmit_mult, gossip_fanout, awareness_max.
+    #[arg(long, value_name = "FIELD=VALUE")]
+    set: Vec<String>,
+    /// Start every node at once already knowing the others (a restored
+    /// member list) instead of joining through node 0: for large N.
+    #[arg(long)]
+    bootstrap: bool,
     /// One node changes its metadata at this time (s), to measure
     /// dissemination (default: in the quiet time before the first fault).
     #[arg(long)]
@@ -125,6 +136,35 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
 
+/// Applies one `--set FIELD=VALUE` to `config`, then re-validates it.
+fn apply_setting(config: &mut Config, kv: &str) -> Result<(), String> {
+    let (k, v) = kv.split_once('=').ok_or("expected FIELD=VALUE")?;
+    let f: f64 = v
+        .trim()
+        .parse()
+        .map_err(|_| format!("{v:?} is not a number"))?;
+    if !f.is_finite() || f < 0.0 {
+        return Err(format!("{v:?} must be a finite number >= 0"));
+    }
+    let secs = Duration::from_secs_f64(f);
+    match k.trim() {
+        "probe_interval" => config.probe_interval = secs,
+        "probe_timeout" => config.probe_timeout = secs,
+        "gossip_interval" => config.gossip_interval = secs,
+        "sync_interval" => config.sync_interval = Some(secs),
+        "reconnect_interval" => config.reconnect_interval = Some(secs),
+        "indirect_checks" => config.indirect_checks = f as usize,
+        "suspicion_mult" => config.suspicion_mult = f,
+        "suspicion_max_mult" => config.suspicion_max_mult = f,
+        "suspicion_confirmations" => config.suspicion_confirmations = f as u32,
+        "retransmit_mult" => config.retransmit_mult = f as u32,
+        "gossip_fanout" => config.gossip_fanout = f as usize,
+        "awareness_max" => config.awareness_max = f as u32,
+        other => return Err(format!("unknown field {other:?}")),
+    }
+    config.validate().map_err(|e| e.to_string())
+}
+
 fn builder(a: &RunArgs, seed: u64) -> Builder {
     let mut config = match a.profile {
         Profile::Lan => Config::lan(),
@@ -134,6 +174,12 @@ fn builder(a: &RunArgs, seed: u64) -> Builder {
     if a.no_lifeguard {
         config = without_lifeguard(config);
     }
+    for kv in &a.set {
+        if let Err(e) = apply_setting(&mut config, kv) {
+            eprintln!("swim-sim: --set {kv}: {e}");
+            std::process::exit(2);
+        }
+    }
     let ms = |v: f64| Duration::from_secs_f64(v / 1000.0);
     let mut b = Builder::new()
         .seed(seed)
@@ -142,6 +188,7 @@ fn builder(a: &RunArgs, seed: u64) -> Builder {
         .duration(secs(a.duration))
         .latency(ms(a.latency_ms.0), ms(a.latency_ms.1))
         .loss(a.loss);
+    b = b.bootstrap(a.bootstrap);
     if let Some(j) = a.join_spread {
         b = b.join_spread(secs(j));
     }
@@ -265,6 +312,8 @@ fn main() {
                 slow_at: None,
                 profile: Profile::Lan,
                 no_lifeguard: false,
+                bootstrap: false,
+                set: Vec::new(),
                 disseminate_at: None,
                 join_spread: None,
                 json: false,

@@ -181,6 +181,9 @@ pub struct Convergence {
     pub seconds_after_heal: Option<f64>,
     /// First time the whole cluster agreed (after the initial joins).
     pub first_converged_s: Option<f64>,
+    /// When the views differ at the end: what a few disagreeing nodes hold
+    /// wrong (`node 3: 7 Failed@2 (running)`), for diagnosis.
+    pub disagreements: Vec<String>,
 }
 
 /// The outcome of a run.

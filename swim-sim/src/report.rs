@@ -80,6 +80,9 @@ impl Report {
                 "; views still differ at the end"
             }
         );
+        for d in &c.disagreements {
+            let _ = writeln!(s, "  {d}");
+        }
         let _ = writeln!(s, "invariants   {} violations", self.violations);
         for v in self.violation_list.iter().take(10) {
             let _ = writeln!(s, "  {v}");

@@ -71,6 +71,11 @@ pub struct Sim {
     held: Vec<(NodeId, NodeId, Bytes)>,
     pub(crate) views: Views,
     pub(crate) checks: Checks,
+    /// (observer, member) → the incarnation at which the observer reported
+    /// the member Failed or Left: holding it live again is a resurrection
+    /// only without a newer incarnation (a refutation sent before it went
+    /// down legitimately overrides an older failure).
+    dead_at: std::collections::BTreeMap<(NodeId, NodeId), u64>,
     pub(crate) metrics: Metrics,
     trace: Trace,
     pub(crate) running: Bits,
@@ -135,6 +140,7 @@ impl Sim {
             held: Vec::new(),
             views: Views::new(total),
             checks: Checks::default(),
+            dead_at: std::collections::BTreeMap::new(),
             metrics: Metrics {
                 distinct_false: Some(Bits::new(total)),
                 ..Metrics::default()
@@ -409,10 +415,14 @@ impl Sim {
                     }
                 }
                 let down = matches!(status, Status::Crashed | Status::Gone | Status::Leaving);
+                let held = self.held_incarnation(o, m);
+                let newer =
+                    matches!((held, self.dead_at.get(&(o, m))), (Some(h), Some(&d)) if h > d);
                 if self.views.mark_live(o, m)
                     && down
                     && self.views.reported_dead(o, m)
                     && !self.nodes[m as usize].false_failed
+                    && !newer
                 {
                     self.views.forget_report(o, m);
                     let detail =
@@ -443,6 +453,9 @@ impl Sim {
                         self.metrics.left_about_running += 1;
                     }
                 }
+                if let Some(inc) = self.held_incarnation(o, m) {
+                    self.dead_at.insert((o, m), inc);
+                }
                 if self.views.mark_dead(o, m) == Some(0) {
                     self.all_gone(m);
                 }
@@ -456,6 +469,12 @@ impl Sim {
             }
             _ => {}
         }
+    }
+
+    /// The incarnation observer `o` holds for member `m` right now.
+    fn held_incarnation(&self, o: NodeId, m: NodeId) -> Option<u64> {
+        let swim = self.nodes.get(o as usize)?.swim.as_ref()?;
+        swim.member(&node_addr(m)).map(|x| x.incarnation)
     }
 
     /// No running node holds `m` live any more.
@@ -600,9 +619,21 @@ impl Sim {
             .map(|&s| node_addr(s))
             .collect();
         let t = self.instant(self.now);
+        let bootstrap = self.cfg.bootstrap && self.now == 0 && node < self.cfg.nodes;
+        let initial = self.cfg.nodes;
         let actions = match self.nodes[node as usize].swim.as_mut() {
+            Some(swim) if bootstrap => swim.restore(
+                t,
+                (0..initial).map(|n| swim_core::Member {
+                    addr: node_addr(n),
+                    incarnation: 0,
+                    state: swim_core::State::Alive,
+                    meta: Default::default(),
+                }),
+            ),
             Some(swim) if !seeds.is_empty() => swim.join(t, &seeds),
-            _ => Vec::new(),
+            Some(swim) => swim.tick(t),
+            None => Vec::new(),
         };
         self.apply(node, actions);
     }
