@@ -72,8 +72,6 @@ pub struct Footprint {
     pub suspicions: usize,
     /// Reaping deadlines (tombstones) pending.
     pub tombstones: usize,
-    /// Entries in the probe order.
-    pub probe_order: usize,
     /// Indirect probes relayed for others.
     pub relays: usize,
     /// Recently joined members (facilitator).
@@ -82,7 +80,6 @@ pub struct Footprint {
 
 /// A node's current [`Footprint`].
 pub fn footprint<A: Addr>(node: &Swim<A>) -> Footprint {
-    let (probe_order, relays) = node.prober.sizes();
     Footprint {
         members: node.table.counts().total(),
         slots: node.table.capacity_slots(),
@@ -93,8 +90,7 @@ pub fn footprint<A: Addr>(node: &Swim<A>) -> Footprint {
         seen: node.seen.len(),
         suspicions: node.suspicions.len(),
         tombstones: node.tombstones.len(),
-        probe_order,
-        relays,
+        relays: node.prober.relays_len(),
         recent: node.recent.len(),
     }
 }
@@ -121,7 +117,6 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
     check(f.seen <= c.broadcast_dedup_window, "broadcast dedup window");
     check(f.suspicions <= f.members, "suspicions");
     check(f.tombstones <= 4 * m, "tombstones");
-    check(f.probe_order <= 2 * m, "probe order");
     check(f.relays <= c.max_relays, "relays");
     check(f.recent <= c.facilitator_members + 1, "recent members");
 }
