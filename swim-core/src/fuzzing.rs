@@ -123,18 +123,12 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
 
 /// Every timer of `node`, for failure messages.
 fn timers<A: Addr>(node: &Swim<A>) -> String {
-    format!(
-        "now {:?}; probe {:?}, relays {:?}, suspicions {:?}, gossip {:?}, join {:?}, sync {:?}, reconnect {:?}, reap {:?}",
-        node.now,
-        node.prober.next_deadline(),
-        node.relay_deadline(),
-        node.suspicions.next_deadline(),
-        node.next_gossip_at,
-        node.joiner.next_deadline(),
-        node.next_sync_at,
-        node.next_reconnect_at,
-        node.tombstones.front().map(|t| t.0),
-    )
+    let timers: Vec<String> = node
+        .timers()
+        .iter()
+        .map(|(name, t)| format!("{name} {t:?}"))
+        .collect();
+    format!("now {:?}; {}", node.now, timers.join(", "))
 }
 
 // ----- wire_decode -----

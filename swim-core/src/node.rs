@@ -380,20 +380,23 @@ impl<A: Addr> Swim<A> {
             return None;
         }
         let epoch = self.epoch?;
-        let next = [
-            self.prober.next_deadline(),
-            self.relay_deadline(),
-            self.suspicions.next_deadline(),
-            self.next_gossip_at,
-            self.joiner.next_deadline(),
-            self.next_sync_at,
-            self.next_reconnect_at,
-            self.tombstones.front().map(|t| t.0),
-        ]
-        .into_iter()
-        .flatten()
-        .min()?;
+        let next = self.timers().into_iter().filter_map(|(_, t)| t).min()?;
         Some(epoch + next)
+    }
+
+    /// Every timer's next deadline (virtual time), named: the one table
+    /// `next_deadline` takes the minimum of.
+    pub(crate) fn timers(&self) -> [(&'static str, Option<Duration>); 8] {
+        [
+            ("probe", self.prober.next_deadline()),
+            ("relays", self.relay_deadline()),
+            ("suspicions", self.suspicions.next_deadline()),
+            ("gossip", self.next_gossip_at),
+            ("join", self.joiner.next_deadline()),
+            ("sync", self.next_sync_at),
+            ("reconnect", self.next_reconnect_at),
+            ("reap", self.tombstones.front().map(|t| t.0)),
+        ]
     }
 
     /// Leaves the cluster: announces `Left` (with a new incarnation) directly
