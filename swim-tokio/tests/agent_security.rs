@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -24,8 +24,8 @@ const APART: Duration = Duration::from_secs(2);
 const KEY1_HEX: &str = "5f1c0e6a9b2d4c7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012345678abcd";
 const KEY2_B64: &str = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=";
 
-/// Every JSON line each agent printed, in order.
-type Lines = Arc<(Mutex<Vec<Vec<Value>>>, Condvar)>;
+mod common;
+use common::{free_addrs, Lines};
 
 /// Files and agents of one test; everything is removed / killed on drop.
 struct Scratch {
@@ -123,20 +123,7 @@ impl Scratch {
 
     /// Waits until `cond` holds over everything printed so far.
     fn wait_lines(&self, what: &str, cond: impl Fn(&[Vec<Value>]) -> bool) {
-        let (lock, cvar) = &*self.lines;
-        let deadline = Instant::now() + LIMIT;
-        let mut guard = lock.lock().unwrap();
-        while !cond(&guard) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out after {LIMIT:?} waiting for {what}; output: {guard:#?}"
-            );
-            guard = cvar
-                .wait_timeout(guard, left.min(Duration::from_millis(200)))
-                .unwrap()
-                .0;
-        }
+        common::wait_lines(&self.lines, LIMIT, what, cond);
     }
 
     fn printed(&self) -> Vec<Vec<Value>> {
@@ -237,14 +224,6 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// Distinct free UDP ports on `ip` (held together while picking).
-fn free_addrs(ip: [u8; 4], n: usize) -> Vec<SocketAddr> {
-    let socks: Vec<UdpSocket> = (0..n)
-        .map(|_| UdpSocket::bind(SocketAddr::from((ip, 0))).unwrap())
-        .collect();
-    socks.iter().map(|s| s.local_addr().unwrap()).collect()
 }
 
 fn path_str(p: &Path) -> &str {

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,8 +16,8 @@ const AGENTS: usize = 8;
 /// Generous bounds: debug builds of 8 processes on a small shared machine.
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Every JSON line each agent printed, in order.
-type Lines = Arc<(Mutex<Vec<Vec<Value>>>, Condvar)>;
+mod common;
+use common::Lines;
 
 struct Agent {
     child: Child,
@@ -58,12 +58,9 @@ impl Agent {
 
 /// Distinct free UDP ports (held together while picking, so they differ).
 fn free_ports(n: usize) -> Vec<u16> {
-    let socks: Vec<UdpSocket> = (0..n)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    socks
+    common::free_addrs([127, 0, 0, 1], n)
         .iter()
-        .map(|s| s.local_addr().unwrap().port())
+        .map(SocketAddr::port)
         .collect()
 }
 
@@ -105,20 +102,7 @@ fn spawn(i: usize, addr: SocketAddr, seed: Option<SocketAddr>, lines: &Lines) ->
 
 /// Waits until `cond` holds over everything printed so far.
 fn wait_for(lines: &Lines, what: &str, cond: impl Fn(&[Vec<Value>]) -> bool) {
-    let (lock, cvar) = &**lines;
-    let deadline = Instant::now() + LIMIT;
-    let mut guard = lock.lock().unwrap();
-    while !cond(&guard) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "timed out after {LIMIT:?} waiting for {what}; output: {guard:#?}"
-        );
-        guard = cvar
-            .wait_timeout(guard, left.min(Duration::from_millis(200)))
-            .unwrap()
-            .0;
-    }
+    common::wait_lines(lines, LIMIT, what, cond);
 }
 
 /// The events agent `i` printed about `member`, in order.
