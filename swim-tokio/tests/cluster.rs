@@ -2,9 +2,11 @@
 //! timers. Every wait is a bounded poll of the nodes' state (never a sleep
 //! followed by an assertion); each test ends by itself.
 
+mod common;
+
 use bytes::Bytes;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use swim_tokio::{Builder, Config, Event, Events, Node, State};
 
 /// Generous bounds: debug builds on a small shared machine.
@@ -18,16 +20,8 @@ async fn start(bind: &str, seed: u64) -> Node {
         .expect("bind")
 }
 
-/// Polls `cond` every 20 ms until it holds; panics with `what` after `limit`.
-async fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(limit: Duration, what: &str, cond: impl FnMut() -> bool) {
+    common::poll_until(limit, what, cond).await;
 }
 
 fn state_of(node: &Node, addr: SocketAddr) -> Option<State> {

@@ -3,8 +3,10 @@
 //! running, label / key mismatches, and the allow-list. Every wait is a
 //! bounded poll.
 
+mod common;
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use swim_tokio::{
     AllowList, Builder, Config, EnvelopeConfig, EnvelopeConfigError, Error, Event, Events, Key,
     KeyId, Keyring, KeyringError, Label, Node, Security, State,
@@ -36,15 +38,8 @@ async fn start(bind: &str, security: Security) -> Node {
         .expect("bind")
 }
 
-async fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn wait_for(limit: Duration, what: &str, cond: impl FnMut() -> bool) {
+    common::poll_until(limit, what, cond).await;
 }
 
 fn alive(node: &Node, addr: SocketAddr) -> bool {

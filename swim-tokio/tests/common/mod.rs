@@ -43,3 +43,16 @@ pub(crate) fn free_addrs(ip: [u8; 4], n: usize) -> Vec<SocketAddr> {
         .collect();
     socks.iter().map(|s| s.local_addr().unwrap()).collect()
 }
+
+/// Polls `cond` every 20 ms until it holds; panics with `what` after
+/// `limit` (for the in-process tokio tests).
+pub(crate) async fn poll_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
