@@ -226,9 +226,17 @@ impl<A: Addr> Swim<A> {
         skip: Option<A>,
         live_only: bool,
     ) -> Option<u32> {
+        // A page answers one datagram: look at no more than this many slots
+        // for it (a table of mostly tombstones must not make one join
+        // request cost O(cluster size)); the cursor carries on from there.
+        const SCAN: usize = 1024;
         let end = self.table.capacity_slots();
         let mut pos = cursor as usize;
+        let stop = pos.saturating_add(SCAN);
         while pos < end {
+            if pos >= stop {
+                return u32::try_from(pos).ok();
+            }
             if let Some(s) = self.table.slot_at(pos) {
                 let wanted = !live_only || matches!(s.state, State::Alive | State::Suspect);
                 if wanted && Some(s.addr) != skip && !b.push_record(&self.record(s)) {

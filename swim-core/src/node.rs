@@ -209,10 +209,8 @@ impl<A: Addr> Swim<A> {
         self.enter(now);
         if meta != self.meta {
             self.meta = meta;
-            if self.epoch.is_some() {
-                self.incarnation = self.incarnation.saturating_add(1);
-                self.announce_self();
-            }
+            self.incarnation = self.incarnation.saturating_add(1);
+            self.announce_self();
         }
         Ok(self.take())
     }
