@@ -123,7 +123,7 @@ def main():
 
     binary = args.bin
     if not binary:
-        subprocess.run(["cargo", "build", "--profile", "agent", "-q", "-p", "swim-tokio",
+        subprocess.run(["cargo", "build", "--profile", "agent", "-q", "-p", "swim-agent",
                         "--bin", "swim"], check=True)
         binary = "target/agent/swim"
     workdir = tempfile.mkdtemp(prefix="swim-bench-")

@@ -27,8 +27,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The `swim` binary of this crate is a command-line agent over the same
-//! API (`swim agent`, `swim members`, `swim leave`, `swim keys`).
+//! This crate is a library only: it depends on swim-core, tokio, bytes and
+//! tracing. The `swim` command-line agent over the same API is the
+//! `swim-agent` crate.
 //!
 //! # Security
 //!

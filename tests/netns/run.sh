@@ -74,8 +74,8 @@ cd "$(dirname "$0")/../.." || die "cannot cd to the workspace"
 if [ -n "${SWIM_BIN:-}" ]; then
     BIN=$SWIM_BIN
 else
-    say "== building: cargo build -p swim-tokio --bin swim"
-    cargo build -q -p swim-tokio --bin swim || die "cargo build failed"
+    say "== building: cargo build -p swim-agent --bin swim"
+    cargo build -q -p swim-agent --bin swim || die "cargo build failed"
     tdir=$(cargo metadata --no-deps --format-version 1 | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)
     BIN=$tdir/debug/swim
 fi

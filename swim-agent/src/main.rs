@@ -1,4 +1,4 @@
-//! `swim`: the command-line face of swim-tokio, like `serf agent` /
+//! `swim` (crate swim-agent): the command-line face of swim-tokio, like `serf agent` /
 //! `serf members`.
 //!
 //! - `swim agent --bind ADDR [--join ADDR_OR_HOST:PORT]... [--profile
