@@ -1,108 +1,215 @@
 //! `swim agent`: one member on a tokio current-thread runtime.
 
-use crate::{control, json, security, AgentArgs, Profile};
-use std::io::{IsTerminal, Write};
+use crate::cli::{AgentArgs, Profile};
+use crate::socket::{self, ControlSocket};
+use crate::{control, handler, json, logs, metrics, security};
+use serde_json::json;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
-use swim_tokio::{meta, Builder, Config, Error, Node};
+use swim_tokio::{meta, Builder, Config, Error, Node, State};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
-/// Why the agent should stop: a signal, or `swim leave` (answered once done).
+/// Why the agent should stop: a signal, `swim leave` (answered once done),
+/// or a required join that did not happen.
 pub(crate) enum Stop {
     Signal(&'static str),
     Control(oneshot::Sender<()>),
+    JoinFailed(String),
 }
 
-pub(crate) fn main(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
-    // `RUST_LOG` as `level` or `target=level,...` (no regex engine: a
-    // smaller agent). Default: info.
-    let filter: Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
-    tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
-        .with(filter)
-        .init();
+type BoxError = Box<dyn std::error::Error>;
+
+pub(crate) fn main(args: AgentArgs) -> Result<(), BoxError> {
+    let tee = logs::init()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(args))
+    runtime.block_on(run(args, tee))
 }
 
-async fn run(args: AgentArgs) -> Result<(), Box<dyn std::error::Error>> {
+/// Refuses seeds that can never work: another address family than the
+/// agent's, or the agent's own address. (Host names are resolved later,
+/// keeping only the agent's family.)
+pub(crate) fn check_seeds(local: SocketAddr, seeds: &[String]) -> Result<(), String> {
+    for seed in seeds {
+        let Ok(addr) = seed.parse::<SocketAddr>() else {
+            continue;
+        };
+        if addr.is_ipv4() != local.is_ipv4() {
+            return Err(format!(
+                "--join {seed}: an {} seed for an {} agent ({local}); use a seed of the same family",
+                if addr.is_ipv4() { "IPv4" } else { "IPv6" },
+                if local.is_ipv4() { "IPv4" } else { "IPv6" },
+            ));
+        }
+        if addr == local {
+            return Err(format!("--join {seed}: that is this agent's own address"));
+        }
+    }
+    Ok(())
+}
+
+async fn run(args: AgentArgs, tee: logs::LogTee) -> Result<(), BoxError> {
     let security = security::from_args(&args)?;
+    // Seeds that can never work are refused before anything is bound.
+    let identity = args.advertise.or_else(|| {
+        args.bind
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+    });
+    if let Some(me) = identity {
+        check_seeds(me, &args.join)?;
+    }
     let mut config = match args.profile {
         Profile::Lan => Config::lan(),
         Profile::Wan => Config::wan(),
         Profile::Local => Config::local(),
     };
     config.facilitator = args.facilitator;
-    let pairs = args
-        .meta
-        .iter()
-        .map(|m| meta::parse_pair(m))
-        .collect::<Result<Vec<_>, _>>()?;
+    let meta = meta::encode(args.meta.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| format!("--meta: {e}"))?;
+    if meta.len() > config.max_meta_size {
+        return Err(format!(
+            "--meta: {} bytes of metadata; at most {}",
+            meta.len(),
+            config.max_meta_size
+        )
+        .into());
+    }
     let mut builder = Builder::new(config)
-        .meta(meta::encode(pairs)?)
+        .meta(meta)
         .security(security)
         .event_capacity(4096);
     if let Some(a) = args.advertise {
         builder = builder.advertise(a);
     }
-    let node = builder.bind(args.bind.as_str()).await?;
+    let node = builder
+        .bind(args.bind.as_str())
+        .await
+        .map_err(|e| match e {
+            Error::Io(io) => format!("--bind {}: {io}", args.bind),
+            Error::NeedAdvertise(_) => format!(
+                "--bind {}: a wildcard address needs --advertise ADDR (the address peers reach)",
+                args.bind
+            ),
+            other => format!("--bind {}: {other}", args.bind),
+        })?;
+    let local = node.local_addr();
+    check_seeds(local, &args.join)?;
+
+    // The control socket, created with its final permissions; removed on
+    // every way out of this function (ControlSocket's Drop).
+    let mut control_socket: Option<ControlSocket> = None;
+    let mut listener = None;
+    if !args.no_control {
+        let path = socket::agent_path(args.control.as_deref(), local.port())?;
+        let (sock, l) = ControlSocket::create(&path)?;
+        tracing::info!(path = %path.display(), "control socket");
+        control_socket = Some(sock);
+        listener = Some(l);
+    }
+    let metrics_server = match args.metrics {
+        Some(addr) => Some(
+            metrics::serve(addr, node.clone())
+                .await
+                .map_err(|e| format!("--metrics {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+
     if args.accept_plaintext {
         tokio::spawn(nag_plaintext(node.clone()));
     }
 
     // Subscribe before joining so no event is missed.
     let mut events = node.events();
+    let handler = args.event_handler.clone().map(handler::spawn);
     let printer = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let mut out = std::io::stdout().lock();
-            // A closed stdout must not kill the member.
-            let _ = writeln!(out, "{}", json::event_line(&event)).and_then(|()| out.flush());
+            {
+                let mut out = std::io::stdout().lock();
+                // A closed stdout must not kill the member.
+                let _ = writeln!(out, "{}", json::event_line(&event)).and_then(|()| out.flush());
+            }
+            if let Some(h) = &handler {
+                let (name, member, user, bytes) = json::event_parts(&event);
+                let job = handler::Job {
+                    event: name.to_owned(),
+                    member: member.to_string(),
+                    user_event: user.map(str::to_owned),
+                    stdin: bytes.to_vec(),
+                };
+                if h.try_send(job).is_err() {
+                    tracing::warn!(event = name, "event handler queue full; event skipped");
+                }
+            }
         }
     });
 
     let (stop_tx, mut stop_rx) = mpsc::channel::<Stop>(4);
-    if let Some(path) = &args.control {
-        control::serve(path, node.clone(), stop_tx.clone())?;
+    if let (Some(l), Some(sock)) = (listener, &control_socket) {
+        let info = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "control": sock.path().display().to_string(),
+            "bind": args.bind,
+            "profile": format!("{:?}", args.profile).to_lowercase(),
+            "metrics": args.metrics.map(|a| a.to_string()),
+        });
+        control::serve(
+            l,
+            control::Shared {
+                node: node.clone(),
+                stop: stop_tx.clone(),
+                logs: tee,
+                info: Arc::new(info),
+            },
+        )?;
     }
     spawn_signal(SignalKind::interrupt(), "SIGINT", stop_tx.clone())?;
     spawn_signal(SignalKind::terminate(), "SIGTERM", stop_tx.clone())?;
     if !args.join.is_empty() {
         tokio::spawn(join_until_resolved(node.clone(), args.join.clone()));
+        tokio::spawn(watch_join(
+            node.clone(),
+            args.join.clone(),
+            args.join_timeout,
+            args.join_required,
+            stop_tx.clone(),
+        ));
     }
 
     let stop = stop_rx.recv().await;
+    let mut failure = None;
     match &stop {
         Some(Stop::Signal(name)) => tracing::info!(signal = name, "leaving"),
         Some(Stop::Control(_)) => tracing::info!("leaving on control request"),
+        Some(Stop::JoinFailed(why)) => failure = Some(why.clone()),
         None => {}
     }
-    let timeout = Duration::from_secs_f64(args.leave_timeout.max(0.0));
-    if let Err(e) = node.leave(timeout).await {
+    if failure.is_some() {
+        node.shutdown().await;
+    } else if let Err(e) = node.leave(args.leave_timeout).await {
         tracing::warn!(error = %e, "leave failed");
     }
     // The event stream ends once the node stopped: print what is left.
     let _ = printer.await;
-    if let Some(path) = &args.control {
-        let _ = std::fs::remove_file(path);
+    if let Some(m) = metrics_server {
+        m.abort();
     }
+    drop(control_socket);
     if let Some(Stop::Control(done)) = stop {
         let _ = done.send(());
         // Let the control connection write its answer.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Ok(())
+    match failure {
+        Some(why) => Err(why.into()),
+        None => Ok(()),
+    }
 }
 
 /// Repeats the plaintext warning every minute while `--accept-plaintext`
@@ -156,5 +263,32 @@ async fn join_until_resolved(node: Node, seeds: Vec<String>) {
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(max);
+    }
+}
+
+/// After `timeout`, warns when no member is alive yet (no seed answered);
+/// with `required`, stops the agent with an error.
+async fn watch_join(
+    node: Node,
+    seeds: Vec<String>,
+    timeout: Duration,
+    required: bool,
+    stop: mpsc::Sender<Stop>,
+) {
+    tokio::time::sleep(timeout).await;
+    let joined = node.members().iter().any(|m| m.state == State::Alive);
+    if joined || node.is_stopped() {
+        return;
+    }
+    let why = format!(
+        "--join {}: no seed answered within {:?} (--join-timeout)",
+        seeds.join(", "),
+        timeout
+    );
+    if required {
+        tracing::error!("{why}; exiting (--join-required)");
+        let _ = stop.send(Stop::JoinFailed(why)).await;
+    } else {
+        tracing::warn!("{why}; still trying");
     }
 }

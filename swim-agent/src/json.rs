@@ -1,5 +1,6 @@
 //! The JSON the agent prints and its control socket speaks.
 
+use crate::request::user_event;
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
 use swim_tokio::{meta, Event, IoStats, Member, State, Stats};
@@ -33,31 +34,48 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// An event's name, member and bytes (payload or metadata), and a user
+/// event's name: what the printer and the event handler need.
+pub(crate) fn event_parts(
+    event: &Event<SocketAddr>,
+) -> (&'static str, SocketAddr, Option<&str>, &[u8]) {
+    match event {
+        Event::Joined { member, meta } => ("joined", *member, None, meta),
+        Event::Updated { member, meta } => ("updated", *member, None, meta),
+        Event::Suspected { member } => ("suspected", *member, None, &[]),
+        Event::Alive { member } => ("alive", *member, None, &[]),
+        Event::Failed { member } => ("failed", *member, None, &[]),
+        Event::Left { member } => ("left", *member, None, &[]),
+        Event::Message { from, payload, .. } => match user_event::decode(payload) {
+            Some((name, body)) => ("user", *from, Some(name), body),
+            None => ("message", *from, None, payload),
+        },
+    }
+}
+
+fn put_payload(obj: &mut Map<String, Value>, payload: &[u8]) {
+    match core::str::from_utf8(payload) {
+        Ok(text) => obj.insert("payload".into(), json!(text)),
+        Err(_) => obj.insert("payload_hex".into(), json!(hex(payload))),
+    };
+}
+
 /// One stdout line for one event.
 pub(crate) fn event_line(event: &Event<SocketAddr>) -> String {
-    let (name, member) = match event {
-        Event::Joined { member, .. } => ("joined", member),
-        Event::Updated { member, .. } => ("updated", member),
-        Event::Suspected { member } => ("suspected", member),
-        Event::Alive { member } => ("alive", member),
-        Event::Failed { member } => ("failed", member),
-        Event::Left { member } => ("left", member),
-        Event::Message { from, .. } => ("message", from),
-    };
+    let (name, member, user, bytes) = event_parts(event);
     let mut obj = Map::new();
     obj.insert("ts".into(), json!(unix_ts()));
     obj.insert("event".into(), json!(name));
     obj.insert("member".into(), json!(member.to_string()));
     match event {
         Event::Joined { meta, .. } | Event::Updated { meta, .. } => put_meta(&mut obj, meta),
-        Event::Message {
-            payload, broadcast, ..
-        } => {
-            obj.insert("broadcast".into(), json!(broadcast));
-            match core::str::from_utf8(payload) {
-                Ok(text) => obj.insert("payload".into(), json!(text)),
-                Err(_) => obj.insert("payload_hex".into(), json!(hex(payload))),
-            };
+        Event::Message { broadcast, .. } => {
+            if let Some(user) = user {
+                obj.insert("name".into(), json!(user));
+            } else {
+                obj.insert("broadcast".into(), json!(broadcast));
+            }
+            put_payload(&mut obj, bytes);
         }
         _ => {}
     }
@@ -122,5 +140,14 @@ mod tests {
         .unwrap();
         assert_eq!(v["payload_hex"], "ff");
         assert_eq!(v["broadcast"], true);
+        let v: Value = serde_json::from_str(&event_line(&Event::Message {
+            from: a,
+            payload: user_event::encode("deploy", b"v2"),
+            broadcast: true,
+        }))
+        .unwrap();
+        assert_eq!(v["event"], "user");
+        assert_eq!(v["name"], "deploy");
+        assert_eq!(v["payload"], "v2");
     }
 }

@@ -1,7 +1,7 @@
 //! `--key-file`, `--label`, `--allow` and the plaintext migration switches
 //! into a [`Security`]; key files and key ids for `swim keys`.
 
-use crate::AgentArgs;
+use crate::cli::AgentArgs;
 use std::path::Path;
 use swim_tokio::{AllowList, EnvelopeConfig, Key, KeyError, KeyId, Keyring, Label, Security};
 
