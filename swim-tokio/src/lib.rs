@@ -27,6 +27,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Node::events`] is a subscription with an async `recv`;
+//! [`Events::into_stream`] turns it into a [`futures_core::Stream`]
+//! ([`EventStream`], whose lag behaviour is documented there) for
+//! `select!` loops: see `examples/event_stream.rs`.
+//!
 //! This crate is a library only: it depends on swim-core, tokio, bytes and
 //! tracing. The `swim` command-line agent over the same API is the
 //! `swim-agent` crate.
@@ -75,7 +80,7 @@ pub mod meta;
 mod node;
 mod seeds;
 
-pub use node::{Builder, Events, Node, Security};
+pub use node::{Builder, EventStream, Events, Node, Security};
 pub use swim_core::allow::{AllowList, AllowListError, Cidr, CidrError};
 pub use swim_core::wire::envelope::{
     EnvelopeConfig, EnvelopeConfigError, Key, KeyError, KeyId, Keyring, KeyringError, Label,
@@ -190,17 +195,22 @@ impl From<KeyringError> for Error {
 /// fresh one unless [`Builder::rng_seed`] says otherwise; with a keyring
 /// this matters, because the core draws its sealing nonces from that PRNG.
 ///
-/// `RandomState`'s SipHash keys are drawn from the OS (`getrandom` on
-/// Linux) once per thread; the process id and the time are hashed under
-/// them, so two processes, or two nodes of one process, get independent,
-/// unpredictable seeds.
+/// The seed is 8 bytes from the OS random source (`getrandom`). Should that
+/// source fail (no `/dev/urandom` in a sandbox), the bits of a fresh
+/// `RandomState` (also OS-keyed), the process id and the time are hashed
+/// instead, and a warning is logged.
 pub fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState keys come from the OS; mix in the process and time too.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(t.as_nanos());
+    match getrandom::u64() {
+        Ok(seed) => seed,
+        Err(e) => {
+            tracing::warn!(error = %e, "OS random source failed; seeding from RandomState");
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                h.write_u128(t.as_nanos());
+            }
+            h.finish()
+        }
     }
-    h.finish()
 }

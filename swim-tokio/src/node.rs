@@ -4,7 +4,9 @@ use crate::driver::{self, Inner, Outbox};
 use crate::seeds;
 use crate::{Error, IoStats};
 use bytes::Bytes;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use swim_core::allow::AllowList;
@@ -461,5 +463,86 @@ impl Events {
     /// Events skipped because this subscriber fell behind.
     pub fn missed(&self) -> u64 {
         self.missed
+    }
+
+    /// This subscription as a [`futures_core::Stream`] of events (for
+    /// `StreamExt` combinators and `select!` loops).
+    pub fn into_stream(self) -> EventStream {
+        EventStream {
+            state: StreamState::Idle(self.rx),
+            missed: self.missed,
+        }
+    }
+}
+
+type Recv = (
+    Result<Event<SocketAddr>, broadcast::error::RecvError>,
+    broadcast::Receiver<Event<SocketAddr>>,
+);
+
+enum StreamState {
+    Idle(broadcast::Receiver<Event<SocketAddr>>),
+    Waiting(Pin<Box<dyn Future<Output = Recv> + Send>>),
+    Done,
+}
+
+/// A node's events as a [`futures_core::Stream`] ([`Events::into_stream`]).
+///
+/// **Lag.** Events are kept in a ring of the builder's `event_capacity`
+/// (default 1024) shared by every subscriber; a stream that falls further
+/// behind skips the oldest events it has not read, logs a warning, counts
+/// them in [`EventStream::missed`] and goes on with the oldest it still
+/// has: it never blocks the node, and it never ends because of lag. Read
+/// [`Node::members`] after a lag for the current state. The stream ends
+/// (`None`) once the node has stopped and every event was read.
+pub struct EventStream {
+    state: StreamState,
+    missed: u64,
+}
+
+impl EventStream {
+    /// Events skipped because this stream fell behind.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+}
+
+impl futures_core::Stream for EventStream {
+    type Item = Event<SocketAddr>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        loop {
+            match std::mem::replace(&mut self.state, StreamState::Done) {
+                StreamState::Done => return Poll::Ready(None),
+                StreamState::Idle(mut rx) => {
+                    self.state = StreamState::Waiting(Box::pin(async move {
+                        let r = rx.recv().await;
+                        (r, rx)
+                    }));
+                }
+                StreamState::Waiting(mut fut) => match fut.as_mut().poll(cx) {
+                    Poll::Pending => {
+                        self.state = StreamState::Waiting(fut);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready((Ok(event), rx)) => {
+                        self.state = StreamState::Idle(rx);
+                        return Poll::Ready(Some(event));
+                    }
+                    Poll::Ready((Err(broadcast::error::RecvError::Lagged(n)), rx)) => {
+                        tracing::warn!(missed = n, "event stream fell behind");
+                        self.missed = self.missed.saturating_add(n);
+                        self.state = StreamState::Idle(rx);
+                    }
+                    Poll::Ready((Err(broadcast::error::RecvError::Closed), _)) => {
+                        return Poll::Ready(None);
+                    }
+                },
+            }
+        }
     }
 }
