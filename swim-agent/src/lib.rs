@@ -17,6 +17,8 @@
 //! the value, and a non-zero exit.
 
 pub mod cli;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod request;
 pub mod socket;

@@ -73,11 +73,11 @@ pub(crate) fn parse_key_text(text: &str) -> Result<Key, String> {
     })
 }
 
-/// Overwrites key material before the buffer is freed.
+/// Overwrites key material before the buffer is freed (`zeroize`: the
+/// stores are not optimized away).
 pub(crate) fn wipe(bytes: &mut [u8]) {
-    bytes.fill(0);
-    // Keep the stores: the buffer is about to be freed.
-    std::hint::black_box(bytes);
+    use zeroize::Zeroize;
+    bytes.zeroize();
 }
 
 fn warn_if_readable_by_others(path: &Path) {
