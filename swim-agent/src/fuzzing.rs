@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn seeds_run_clean() {
         for input in [
-            &b"\0agent\0--bind\0127.0.0.1:1\0--leave-timeout\0inf"[..],
+            &b"\0agent\0--bind\x00127.0.0.1:1\0--leave-timeout\0inf"[..],
             b"\0members\0--status\0alive\0--tag\0a=b",
             b"\x01{\"cmd\":\"join\",\"addrs\":[\"x:1\"]}",
             b"\x01{\"cmd\":\"tags\",\"set\":{\"\":\"x\"}}",
