@@ -631,14 +631,22 @@ fn count_error(counter: &mut u64, op: &str, peer: Option<SocketAddr>, e: &io::Er
 }
 
 /// A seed for the core's PRNG from the operating system's randomness (the
-/// runtime may use it; the core may not).
+/// runtime may use it; the core may not): 8 bytes from the OS random source
+/// (`getrandom`). Should that fail (no `/dev/urandom` in a sandbox), the
+/// bits of a fresh OS-keyed `RandomState`, the process id and the time are
+/// hashed instead, and a warning is logged.
 pub fn os_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    // RandomState keys come from the OS; mix in the process and time too.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(t.as_nanos());
+    match getrandom::u64() {
+        Ok(seed) => seed,
+        Err(e) => {
+            tracing::warn!(error = %e, "OS random source failed; seeding from RandomState");
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+                h.write_u128(t.as_nanos());
+            }
+            h.finish()
+        }
     }
-    h.finish()
 }
