@@ -98,6 +98,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn log_lines_reach_monitor_subscribers() {
+        let (tx, _) = broadcast::channel(4);
+        let tee = LogTee { tx };
+        let mut rx = tee.subscribe();
+        {
+            let mut w = tee.make_writer();
+            w.write_all(b"WARN something happened\n").unwrap();
+        }
+        assert_eq!(&*rx.try_recv().unwrap(), "WARN something happened");
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
     fn rust_log_is_checked() {
         assert!(filter(None).is_ok());
         assert!(filter(Some("warn")).is_ok());
