@@ -1,11 +1,13 @@
-//! Logging: `RUST_LOG` as `level` or `target=level,...` (tracing's
-//! `Targets` syntax: no regex engine, a smaller agent), checked at start;
-//! every line goes to stderr and to `swim monitor --logs` subscribers.
+//! Logging: `RUST_LOG` in tracing-subscriber's `EnvFilter` syntax (`warn`,
+//! `swim_tokio=debug,info`, span and field directives), checked at start:
+//! an invalid value stops the agent with the parser's reason instead of
+//! being ignored. Every line goes to stderr and to `swim monitor --logs`
+//! subscribers.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use tokio::sync::broadcast;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -65,13 +67,13 @@ impl<'a> MakeWriter<'a> for LogTee {
 }
 
 /// Parses `RUST_LOG` (unset or empty: `info`).
-pub(crate) fn filter(value: Option<&str>) -> Result<Targets, String> {
+pub(crate) fn filter(value: Option<&str>) -> Result<EnvFilter, String> {
     match value.map(str::trim) {
-        None | Some("") => Ok(Targets::new().with_default(tracing::Level::INFO)),
-        Some(v) => v.parse().map_err(|e| {
+        None | Some("") => Ok(EnvFilter::new("info")),
+        Some(v) => EnvFilter::builder().parse(v).map_err(|e| {
             format!(
                 "RUST_LOG {v:?}: {e}; expected a level (error, warn, info, debug, trace) or \
-                 target=level,..."
+                 target=level,... (tracing-subscriber EnvFilter syntax)"
             )
         }),
     }
@@ -115,6 +117,7 @@ mod tests {
         assert!(filter(None).is_ok());
         assert!(filter(Some("warn")).is_ok());
         assert!(filter(Some("swim_tokio=debug,info")).is_ok());
+        assert!(filter(Some("info,swim_tokio[join]=debug")).is_ok());
         let e = filter(Some("swim=loud")).unwrap_err();
         assert!(e.contains("RUST_LOG \"swim=loud\""), "{e}");
     }
