@@ -46,9 +46,14 @@ pub(crate) fn event_parts(
         Event::Alive { member } => ("alive", *member, None, &[]),
         Event::Failed { member } => ("failed", *member, None, &[]),
         Event::Left { member } => ("left", *member, None, &[]),
+        // A user event's name comes from the network: only a valid name
+        // (what `swim event` accepts) reaches the handler's environment;
+        // anything else is shown as a plain message.
         Event::Message { from, payload, .. } => match user_event::decode(payload) {
-            Some((name, body)) => ("user", *from, Some(name), body),
-            None => ("message", *from, None, payload),
+            Some((name, body)) if crate::cli::parse_event_name(name).is_ok() => {
+                ("user", *from, Some(name), body)
+            }
+            _ => ("message", *from, None, payload),
         },
     }
 }
@@ -149,5 +154,14 @@ mod tests {
         assert_eq!(v["event"], "user");
         assert_eq!(v["name"], "deploy");
         assert_eq!(v["payload"], "v2");
+        // A name `swim event` would refuse (here with a newline) is a plain
+        // message: it never reaches a handler's environment.
+        let v: Value = serde_json::from_str(&event_line(&Event::Message {
+            from: a,
+            payload: user_event::encode("a\nb", b"x"),
+            broadcast: true,
+        }))
+        .unwrap();
+        assert_eq!(v["event"], "message");
     }
 }
