@@ -11,6 +11,16 @@
 //!   never packed from the whole backlog here: replies are capped at three
 //!   times the request's size, so this is the path that packs full
 //!   datagrams.)
+//! * `ping_ack_full_queue`: a ping with nothing piggybacked arrives at a
+//!   node whose update queue is at its cap (min(n, 4,096)) after 3,000
+//!   datagrams of churn; the ack packs what its reply budget allows.
+//! * `ping_8_fresh_ack_full_queue`: the same node; the ping carries 8 fresh
+//!   updates (higher incarnations, so each is applied and queued: a
+//!   replacement, or an eviction when n > 4,096) and the ack, with a
+//!   larger reply budget, packs about 25 updates from the queue.
+//!
+//! The last two run >= 5,000 iterations on one node (no clone): the queue's
+//! history (taken, replaced and evicted items) is part of what is measured.
 
 #![allow(
     clippy::disallowed_methods,
@@ -141,4 +151,69 @@ fn probe_packed_from_full_backlog(b: Bencher, n: usize) {
             .any(|a| matches!(a, Action::Send { payload, .. } if payload.len() > 1000)));
         black_box(out)
     });
+}
+
+/// Fresh Alive updates for members 1..=n, round-robin, each at a higher
+/// incarnation than the last one about the same member.
+struct Fresh {
+    n: usize,
+    next: usize,
+}
+
+impl Fresh {
+    fn take(&mut self, k: usize) -> Vec<Update<SocketAddrV4>> {
+        (0..k)
+            .map(|_| {
+                let (i, inc) = (self.next % self.n, self.next / self.n + 1);
+                self.next += 1;
+                alive(1 + i, inc as u64)
+            })
+            .collect()
+    }
+}
+
+fn ping_with(seq: u32, updates: Vec<Update<SocketAddrV4>>) -> Vec<u8> {
+    wire::encode(&Packet {
+        body: Body::Ping { seq },
+        updates,
+        broadcasts: vec![],
+    })
+}
+
+/// A node of `n` members whose update queue is at its cap and has served
+/// 3,000 pings, each bringing 8 fresh updates (the churn regime).
+fn churned(n: usize) -> (Swim<SocketAddrV4>, Instant, Fresh) {
+    let (mut node, t) = node(n, false);
+    let mut fresh = Fresh { n, next: 0 };
+    let from = addr(n / 2);
+    for seq in 0..3_000 {
+        let _ = node.handle_datagram(t, from, &ping_with(seq, fresh.take(8)));
+    }
+    let queued = swim_core::fuzzing::footprint(&node).updates;
+    assert_eq!(
+        queued,
+        n.min(node.config().max_update_queue),
+        "queue at its cap"
+    );
+    (node, t, fresh)
+}
+
+#[divan::bench(args = SIZES, sample_count = 100, sample_size = 50)]
+fn ping_ack_full_queue(b: Bencher, n: usize) {
+    let (mut node, t, _) = churned(n);
+    let ping = ping_with(77, vec![]);
+    let from = addr(n / 2);
+    b.bench_local(|| black_box(node.handle_datagram(t, from, black_box(&ping))));
+}
+
+#[divan::bench(args = SIZES, sample_count = 100, sample_size = 50)]
+fn ping_8_fresh_ack_full_queue(b: Bencher, n: usize) {
+    let (mut node, t, mut fresh) = churned(n);
+    let from = addr(n / 2);
+    let mut seq = 0;
+    b.with_inputs(|| {
+        seq += 1;
+        ping_with(seq, fresh.take(8))
+    })
+    .bench_local_values(|d| black_box(node.handle_datagram(t, from, &d)));
 }

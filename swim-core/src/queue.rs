@@ -2,22 +2,50 @@
 //! retransmit budget per item, at most one item per key (a newer item about
 //! the same key replaces the older), bounded.
 //!
-//! Items live in a slab; buckets (by how often an item was sent) hold slab
-//! positions with a generation. Taking an item appends it to the next
-//! bucket and leaves the old bucket entry stale (skipped, compacted later),
-//! so each step is O(1), and packing a datagram walks the slab in roughly
-//! the order items were queued (cache-friendly at any backlog size).
+//! Items live in a slab. Each slot sits on exactly one intrusive doubly
+//! linked list, the bucket of items sent that many times (oldest at the
+//! head, newest at the tail). Taking, replacing or removing an item unlinks
+//! it at once, so there are no stale entries anywhere:
+//!
+//! * `push`: O(1) (a hash lookup, a link; eviction is the head of the top
+//!   bucket);
+//! * `select`: O(items offered), whatever the backlog or its history;
+//! * memory: O(len): the slab is renumbered when it holds more than four
+//!   times the live items (amortised O(1) per removal), and freed outright
+//!   when the queue empties.
+//!
+//! The bucket list is kept trimmed (its last bucket is non-empty unless the
+//! queue is), and it is never longer than the highest sent count held.
 
 use crate::hash::{KeyedState, Map};
 use core::hash::Hash;
 
+/// "No slot": the end of a list.
+const NIL: u32 = u32::MAX;
+
 #[derive(Clone)]
 struct Slot<K, V> {
     key: K,
-    gen: u32,
+    /// Times sent; also the bucket the slot is linked into.
     sent: u32,
+    /// Neighbours in the bucket list (`prev` is older, `next` newer).
+    prev: u32,
+    next: u32,
+    /// `None` on a free slot.
     value: Option<V>,
 }
+
+/// One bucket: a list of slots, oldest at `head`, newest at `tail`.
+#[derive(Clone, Copy)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+const EMPTY: List = List {
+    head: NIL,
+    tail: NIL,
+};
 
 /// What the packer did with an offered item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,9 +63,8 @@ pub(crate) struct TxQueue<K, V> {
     slots: Vec<Slot<K, V>>,
     free: Vec<u32>,
     index: Map<K, u32>,
-    /// `buckets[s]`: (slot, generation) of items sent `s` times, oldest first.
-    buckets: Vec<Vec<(u32, u32)>>,
-    stale: usize,
+    /// `buckets[s]`: the items sent `s` times.
+    buckets: Vec<List>,
     max: usize,
     taken: Vec<u32>,
 }
@@ -48,8 +75,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
             slots: Vec::new(),
             free: Vec::new(),
             index: Map::with_hasher(hasher),
-            buckets: vec![Vec::new()],
-            stale: 0,
+            buckets: vec![EMPTY],
             max,
             taken: Vec::new(),
         }
@@ -74,89 +100,100 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         self.slots.get(i as usize)?.value.as_ref()
     }
 
-    fn live(&self, (i, gen): (u32, u32), bucket: usize) -> bool {
-        self.slots
-            .get(i as usize)
-            .is_some_and(|s| s.gen == gen && s.sent as usize == bucket && s.value.is_some())
+    /// Queues `value` under `key`, replacing any older item for that key
+    /// (the new item starts unsent, as the newest). Returns `true` if
+    /// another item had to be dropped to make room.
+    pub(crate) fn push(&mut self, key: K, value: V) -> bool {
+        if let Some(&i) = self.index.get(&key) {
+            self.unlink(i);
+            if let Some(slot) = self.slots.get_mut(i as usize) {
+                slot.sent = 0;
+                slot.value = Some(value);
+            }
+            self.link_newest(i);
+            self.trim();
+            return false;
+        }
+        self.insert_new(key, value)
     }
 
-    /// Queues `value` under `key`, replacing any older item for that key.
-    /// Returns `true` if another item had to be dropped to make room.
-    pub(crate) fn push(&mut self, key: K, value: V) -> bool {
-        let mut dropped = false;
-        let i = if let Some(&i) = self.index.get(&key) {
-            // Replace in place: a new generation makes old bucket entries stale.
-            self.stale += 1;
-            i
-        } else {
-            if self.index.len() >= self.max {
-                dropped = self.evict_one();
+    /// Like [`push`](Self::push), except that when an item for `key` is
+    /// already queued only its value is replaced: it keeps its sent count
+    /// and its place in the order (a confirmation of news already being
+    /// spread does not restart its resend count). Returns `true` if another
+    /// item had to be dropped to make room.
+    #[cfg_attr(
+        not(test),
+        allow(
+            dead_code,
+            reason = "called by the protocol from issue 11 on (merged in parallel)"
+        )
+    )]
+    pub(crate) fn push_keep_count(&mut self, key: K, value: V) -> bool {
+        if let Some(&i) = self.index.get(&key) {
+            if let Some(slot) = self.slots.get_mut(i as usize) {
+                slot.value = Some(value);
             }
-            let i = match self.free.pop() {
-                Some(i) => i,
-                None => {
-                    self.slots.push(Slot {
-                        key,
-                        gen: 0,
-                        sent: 0,
-                        value: None,
-                    });
-                    (self.slots.len() - 1) as u32
-                }
-            };
-            self.index.insert(key, i);
-            i
-        };
-        let Some(slot) = self.slots.get_mut(i as usize) else {
-            return dropped;
-        };
-        slot.key = key;
-        slot.gen = slot.gen.wrapping_add(1);
-        slot.sent = 0;
-        slot.value = Some(value);
-        let gen = slot.gen;
-        if let Some(b) = self.buckets.first_mut() {
-            b.push((i, gen));
+            return false;
         }
-        self.maybe_compact();
+        self.insert_new(key, value)
+    }
+
+    /// Queues an item for a key not queued yet, evicting if full.
+    fn insert_new(&mut self, key: K, value: V) -> bool {
+        let dropped = self.index.len() >= self.max && self.evict_one();
+        let slot = Slot {
+            key,
+            sent: 0,
+            prev: NIL,
+            next: NIL,
+            value: Some(value),
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                if let Some(s) = self.slots.get_mut(i as usize) {
+                    *s = slot;
+                }
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, i);
+        self.link_newest(i);
+        self.trim();
         dropped
     }
 
     pub(crate) fn remove(&mut self, key: &K) {
         if let Some(i) = self.index.remove(key) {
+            self.unlink(i);
             self.release(i);
+            self.trim();
+            self.maybe_shrink();
         }
     }
 
-    fn release(&mut self, i: u32) {
-        if let Some(slot) = self.slots.get_mut(i as usize) {
-            slot.value = None;
-            slot.gen = slot.gen.wrapping_add(1);
-            self.free.push(i);
-            self.stale += 1;
-        }
-    }
-
-    /// Drops the most-sent (least useful) item, oldest first.
+    /// Drops the most-sent (least useful) item, oldest first: the head of
+    /// the last bucket, which `trim` keeps non-empty.
     fn evict_one(&mut self) -> bool {
-        for b in (0..self.buckets.len()).rev() {
-            let Some(bucket) = self.buckets.get(b) else {
-                continue;
-            };
-            let victim = bucket.iter().copied().find(|e| self.live(*e, b));
-            if let Some((i, _)) = victim {
-                if let Some(key) = self.slots.get(i as usize).map(|s| s.key) {
-                    self.index.remove(&key);
-                }
-                self.release(i);
-                return true;
-            }
+        let Some(i) = self.buckets.last().map(|b| b.head).filter(|&i| i != NIL) else {
+            return false;
+        };
+        if let Some(key) = self.slots.get(i as usize).map(|s| s.key) {
+            self.index.remove(&key);
         }
-        false
+        self.unlink(i);
+        self.release(i);
+        self.trim();
+        true
     }
 
     /// Offers items to `pack`, least-sent first, newest first among equals.
-    /// A taken item is counted as sent once and dropped once it was sent
+    /// A taken item is counted as sent once (it becomes the newest of the
+    /// next bucket, in the order taken) and dropped once it was sent
     /// `limit` times. At most `max_skips` items that did not fit are passed
     /// over before giving up.
     pub(crate) fn select(
@@ -167,94 +204,183 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     ) {
         let mut skips = 0;
         self.taken.clear();
-        'outer: for (b, bucket) in self.buckets.iter().enumerate() {
-            for &(i, gen) in bucket.iter().rev() {
-                let Some(slot) = self.slots.get(i as usize) else {
-                    continue;
-                };
-                if slot.gen != gen || slot.sent as usize != b {
-                    continue;
-                }
-                let Some(value) = slot.value.as_ref() else {
-                    continue;
-                };
-                match pack(value) {
-                    Offer::Taken => self.taken.push(i),
-                    Offer::Skipped => {
-                        skips += 1;
-                        if skips > max_skips {
-                            break 'outer;
+        'outer: for bucket in &self.buckets {
+            let mut i = bucket.tail;
+            while let Some(slot) = self.slots.get(i as usize) {
+                if let Some(value) = slot.value.as_ref() {
+                    match pack(value) {
+                        Offer::Taken => self.taken.push(i),
+                        Offer::Skipped => {
+                            skips += 1;
+                            if skips > max_skips {
+                                break 'outer;
+                            }
                         }
+                        Offer::Stop => break 'outer,
                     }
-                    Offer::Stop => break 'outer,
                 }
+                i = slot.prev;
             }
+        }
+        if self.taken.is_empty() {
+            return;
         }
         let taken = core::mem::take(&mut self.taken);
         for &i in &taken {
+            self.unlink(i);
             let Some(slot) = self.slots.get_mut(i as usize) else {
                 continue;
             };
-            slot.sent += 1;
-            self.stale += 1;
+            slot.sent = slot.sent.saturating_add(1);
             if slot.sent >= limit {
                 let key = slot.key;
                 self.index.remove(&key);
                 self.release(i);
             } else {
-                let (gen, sent) = (slot.gen, slot.sent as usize);
-                while self.buckets.len() <= sent {
-                    self.buckets.push(Vec::new());
-                }
-                if let Some(bk) = self.buckets.get_mut(sent) {
-                    bk.push((i, gen));
-                }
+                self.link_newest(i);
             }
         }
         self.taken = taken;
-        self.maybe_compact();
+        self.trim();
+        self.maybe_shrink();
     }
 
-    fn maybe_compact(&mut self) {
-        if self.index.is_empty() && self.stale > 0 {
-            // Everything was disseminated: hold no memory for it.
-            self.slots = Vec::new();
-            self.free = Vec::new();
-            self.index = Map::with_hasher(*self.index.hasher());
-            self.buckets = vec![Vec::new()];
-            self.stale = 0;
+    /// Links slot `i` as the newest of the bucket its sent count names.
+    fn link_newest(&mut self, i: u32) {
+        let Some(b) = self.slots.get(i as usize).map(|s| s.sent as usize) else {
             return;
+        };
+        while self.buckets.len() <= b {
+            self.buckets.push(EMPTY);
         }
-        if self.stale <= 2 * self.index.len() + 64 {
+        let Some(list) = self.buckets.get_mut(b) else {
             return;
+        };
+        let old_tail = list.tail;
+        list.tail = i;
+        if old_tail == NIL {
+            list.head = i;
+        } else if let Some(t) = self.slots.get_mut(old_tail as usize) {
+            t.next = i;
         }
-        let mut buckets = core::mem::take(&mut self.buckets);
-        for (b, bucket) in buckets.iter_mut().enumerate() {
-            bucket.retain(|e| self.live(*e, b));
-            if bucket.capacity() > 4 * bucket.len() + 64 {
-                bucket.shrink_to(2 * bucket.len());
+        if let Some(s) = self.slots.get_mut(i as usize) {
+            s.prev = old_tail;
+            s.next = NIL;
+        }
+    }
+
+    /// Unlinks slot `i` from its bucket.
+    fn unlink(&mut self, i: u32) {
+        let Some((b, prev, next)) = self.slots.get_mut(i as usize).map(|s| {
+            (
+                s.sent as usize,
+                core::mem::replace(&mut s.prev, NIL),
+                core::mem::replace(&mut s.next, NIL),
+            )
+        }) else {
+            return;
+        };
+        match self.slots.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => {
+                if let Some(list) = self.buckets.get_mut(b) {
+                    list.head = next;
+                }
             }
         }
-        while buckets.len() > 1 && buckets.last().is_some_and(Vec::is_empty) {
-            buckets.pop();
+        match self.slots.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => {
+                if let Some(list) = self.buckets.get_mut(b) {
+                    list.tail = prev;
+                }
+            }
         }
-        self.buckets = buckets;
-        if self.index.capacity() > 4 * self.index.len() + 64 {
-            self.index.shrink_to(2 * self.index.len());
-        }
-        self.stale = 0;
     }
 
-    /// Bucket entries held, stale ones included (for bounds checks).
+    /// Frees an unlinked slot whose key is already out of the index.
+    fn release(&mut self, i: u32) {
+        if let Some(slot) = self.slots.get_mut(i as usize) {
+            slot.value = None;
+            self.free.push(i);
+        }
+    }
+
+    /// Drops empty buckets at the top, so the last one holds the most-sent
+    /// items (amortised O(1): a bucket is added only by a take).
+    fn trim(&mut self) {
+        while self.buckets.len() > 1 && self.buckets.last().is_some_and(|b| b.head == NIL) {
+            self.buckets.pop();
+        }
+    }
+
+    /// Keeps memory O(len): frees everything once the queue is empty, and
+    /// renumbers the slab once it is more than four times the live items.
+    /// Either takes at least three quarters of the slab's slots freed since
+    /// it last ran, so the cost is amortised O(1) per removal.
+    fn maybe_shrink(&mut self) {
+        let live = self.index.len();
+        if live == 0 {
+            if self.slots.capacity() > 0 {
+                self.slots = Vec::new();
+                self.free = Vec::new();
+                self.index = Map::with_hasher(*self.index.hasher());
+                self.buckets = vec![EMPTY];
+                self.taken = Vec::new();
+            }
+            return;
+        }
+        if self.slots.len() <= 4 * live + 64 {
+            return;
+        }
+        let mut old = core::mem::take(&mut self.slots);
+        let mut slots = Vec::with_capacity(live);
+        let mut index = Map::with_capacity_and_hasher(live, *self.index.hasher());
+        for (b, list) in self.buckets.iter_mut().enumerate() {
+            let mut i = list.head;
+            *list = EMPTY;
+            while let Some(slot) = old.get_mut(i as usize) {
+                let next = slot.next;
+                if let Some(value) = slot.value.take() {
+                    let n = slots.len() as u32;
+                    slots.push(Slot {
+                        key: slot.key,
+                        sent: b as u32,
+                        prev: list.tail,
+                        next: NIL,
+                        value: Some(value),
+                    });
+                    if list.tail == NIL {
+                        list.head = n;
+                    } else if let Some(t) = slots.get_mut(list.tail as usize) {
+                        t.next = n;
+                    }
+                    list.tail = n;
+                    index.insert(slot.key, n);
+                }
+                i = next;
+            }
+        }
+        self.slots = slots;
+        self.index = index;
+        self.free = Vec::new();
+        if self.taken.capacity() > 4 * live + 64 {
+            self.taken = Vec::new();
+        }
+    }
+
+    /// Slab slots held, free ones included (for bounds checks; with no
+    /// stale entries this is at most `max(4 * len + 64, max)`).
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn raw_len(&self) -> usize {
-        self.buckets.iter().map(Vec::len).sum()
+        self.slots.len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn q(max: usize) -> TxQueue<u32, u32> {
         TxQueue::new(max, KeyedState::new(9, 9))
@@ -270,6 +396,53 @@ mod tests {
             Offer::Taken
         });
         out
+    }
+
+    impl<K: Copy + Eq + Hash + core::fmt::Debug, V> TxQueue<K, V> {
+        /// (key, sent) of every item in the order `select` offers them,
+        /// after checking every structural invariant.
+        fn checked_order(&self) -> Vec<(K, u32)> {
+            let mut out = Vec::new();
+            for (b, list) in self.buckets.iter().enumerate() {
+                let mut prev = NIL;
+                let mut i = list.head;
+                while i != NIL {
+                    let s = &self.slots[i as usize];
+                    assert_eq!(s.prev, prev, "prev link of slot {i}");
+                    assert_eq!(s.sent as usize, b, "slot {i} in the wrong bucket");
+                    assert!(s.value.is_some(), "free slot {i} linked");
+                    assert_eq!(self.index.get(&s.key), Some(&i), "index of {:?}", s.key);
+                    out.push((s.key, s.sent, i));
+                    prev = i;
+                    i = s.next;
+                    assert!(out.len() <= self.slots.len(), "cycle in bucket {b}");
+                }
+                assert_eq!(list.tail, prev, "tail of bucket {b}");
+            }
+            assert_eq!(out.len(), self.index.len(), "every item linked once");
+            assert_eq!(out.len() + self.free.len(), self.slots.len());
+            for &f in &self.free {
+                assert!(self.slots[f as usize].value.is_none());
+            }
+            assert!(
+                self.buckets.len() == 1 || self.buckets.last().unwrap().head != NIL,
+                "top bucket trimmed"
+            );
+            assert!(self.slots.len() <= self.max.max(1), "slab within the bound");
+            assert!(self.slots.len() <= 4 * out.len() + 64, "memory O(len)");
+            // Offer order: fewest sends first, newest (tail) first.
+            let mut order = Vec::new();
+            for b in 0..self.buckets.len() {
+                let mut bucket: Vec<_> = out
+                    .iter()
+                    .filter(|e| e.1 as usize == b)
+                    .map(|e| (e.0, e.1))
+                    .collect();
+                bucket.reverse();
+                order.extend(bucket);
+            }
+            order
+        }
     }
 
     #[test]
@@ -301,6 +474,7 @@ mod tests {
         take_all(&mut q, 9, 5);
         q.push(1, 11);
         assert_eq!(q.len(), 1);
+        assert_eq!(q.checked_order(), vec![(1, 0)], "back to unsent");
         assert_eq!(take_all(&mut q, 9, 5), vec![11]);
     }
 
@@ -314,6 +488,10 @@ mod tests {
         assert!(q.push(4, 40), "a drop is reported");
         assert_eq!(q.len(), 3);
         assert!(q.get(&2).is_none(), "the most-sent item went");
+        // Among equals the oldest goes.
+        assert!(q.push(5, 50));
+        assert!(q.get(&1).is_none(), "the oldest unsent item went");
+        q.checked_order();
     }
 
     #[test]
@@ -332,17 +510,251 @@ mod tests {
         });
         assert_eq!(got, vec![10]);
         assert_eq!(q.len(), 2);
+        assert_eq!(q.checked_order(), vec![(2, 0), (1, 1)]);
     }
 
     #[test]
-    fn stale_entries_are_compacted() {
+    fn max_skips_bounds_the_walk() {
+        let mut q = q(100);
+        for k in 0..10 {
+            q.push(k, k);
+        }
+        let mut offered = 0;
+        q.select(9, 3, |_| {
+            offered += 1;
+            Offer::Skipped
+        });
+        assert_eq!(offered, 4, "three skips allowed, the fourth ends it");
+    }
+
+    #[test]
+    fn push_keep_count_keeps_sends_and_place() {
+        let mut q = q(100);
+        q.push(1, 10);
+        q.push(2, 20);
+        assert_eq!(take_all(&mut q, 3, 2), vec![20, 10]);
+        assert!(!q.push_keep_count(2, 21));
+        assert_eq!(q.get(&2), Some(&21), "value replaced");
+        assert_eq!(q.len(), 2);
+        // Still sent once, still where it was (taken first, so older).
+        assert_eq!(q.checked_order(), vec![(1, 1), (2, 1)]);
+        assert_eq!(take_all(&mut q, 3, 2), vec![10, 21]);
+        // Third send hits the limit of 3: a count restarted by the
+        // confirmation would have kept it.
+        assert_eq!(take_all(&mut q, 3, 2), vec![21, 10]);
+        assert!(q.is_empty());
+        // A plain push restarts the count.
+        q.push(1, 10);
+        take_all(&mut q, 3, 1);
+        take_all(&mut q, 3, 1);
+        q.push(1, 11);
+        assert_eq!(q.checked_order(), vec![(1, 0)]);
+    }
+
+    #[test]
+    fn push_keep_count_of_a_new_key_is_a_push() {
+        let mut q = q(2);
+        assert!(!q.push_keep_count(1, 10));
+        assert!(!q.push_keep_count(2, 20));
+        take_all(&mut q, 9, 1); // 20 sent once
+        assert!(q.push_keep_count(3, 30), "full: evicts");
+        assert!(q.get(&2).is_none(), "the most-sent item went");
+        assert_eq!(q.checked_order(), vec![(3, 0), (1, 0)]);
+    }
+
+    #[test]
+    fn no_stale_entries_and_memory_follows_len() {
         let mut q = q(1000);
         for round in 0..200u32 {
             for k in 0..10 {
                 q.push(k, round);
             }
             take_all(&mut q, 50, 10);
+            assert_eq!(q.raw_len(), 10, "one slot per item, nothing stale");
         }
-        assert!(q.raw_len() <= 3 * q.len() + 64 + 20, "raw {}", q.raw_len());
+        for k in 0..1000 {
+            q.push(k, k);
+        }
+        assert_eq!(q.raw_len(), 1000);
+        for k in 0..995 {
+            q.remove(&k);
+        }
+        assert!(q.raw_len() <= 4 * 5 + 64, "raw {}", q.raw_len());
+        assert_eq!(q.checked_order().len(), 5);
+        for k in 995..1000 {
+            q.remove(&k);
+        }
+        assert_eq!(
+            (q.raw_len(), q.slots.capacity()),
+            (0, 0),
+            "empty holds nothing"
+        );
+    }
+
+    // ----- the queue against a plain reference model -----
+
+    /// The specification, as a `Vec`: each item has a stamp, taken from a
+    /// clock on every push (new or replacing) and every take.
+    #[derive(Default)]
+    struct Model {
+        items: Vec<(u32, u32, u32, u64)>, // key, value, sent, stamp
+        clock: u64,
+        max: usize,
+    }
+
+    impl Model {
+        fn tick(&mut self) -> u64 {
+            self.clock += 1;
+            self.clock
+        }
+        fn pos(&self, k: u32) -> Option<usize> {
+            self.items.iter().position(|e| e.0 == k)
+        }
+        fn push(&mut self, k: u32, v: u32, keep: bool) -> bool {
+            if let Some(p) = self.pos(k) {
+                let t = self.tick();
+                let e = &mut self.items[p];
+                e.1 = v;
+                if !keep {
+                    e.2 = 0;
+                    e.3 = t;
+                }
+                return false;
+            }
+            let dropped = self.items.len() >= self.max && !self.items.is_empty() && {
+                // Most sent, then oldest.
+                let (p, _) = self
+                    .items
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(_, e)| (e.2, core::cmp::Reverse(e.3)))
+                    .unwrap();
+                self.items.remove(p);
+                true
+            };
+            let t = self.tick();
+            self.items.push((k, v, 0, t));
+            dropped
+        }
+        fn order(&self) -> Vec<(u32, u32, u32, u64)> {
+            let mut o = self.items.clone();
+            o.sort_by_key(|e| (e.2, core::cmp::Reverse(e.3)));
+            o
+        }
+        fn select(&mut self, limit: u32, max_skips: usize, script: &[Offer]) -> Vec<u32> {
+            let mut offered = Vec::new();
+            let mut taken = Vec::new();
+            let mut skips = 0;
+            for e in self.order() {
+                let d = script.get(offered.len()).copied().unwrap_or(Offer::Stop);
+                offered.push(e.1);
+                match d {
+                    Offer::Taken => taken.push(e.0),
+                    Offer::Skipped => {
+                        skips += 1;
+                        if skips > max_skips {
+                            break;
+                        }
+                    }
+                    Offer::Stop => break,
+                }
+            }
+            for k in taken {
+                let t = self.tick();
+                let p = self.pos(k).unwrap();
+                self.items[p].2 += 1;
+                self.items[p].3 = t;
+                if self.items[p].2 >= limit {
+                    self.items.remove(p);
+                }
+            }
+            offered
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(u32, u32),
+        PushKeep(u32, u32),
+        Remove(u32),
+        Select(u32, usize, Vec<Offer>),
+    }
+
+    fn op(keys: u32) -> impl Strategy<Value = Op> {
+        let offer = prop_oneof![
+            6 => Just(Offer::Taken),
+            2 => Just(Offer::Skipped),
+            1 => Just(Offer::Stop),
+        ];
+        prop_oneof![
+            4 => (0..keys, any::<u32>()).prop_map(|(k, v)| Op::Push(k, v)),
+            2 => (0..keys, any::<u32>()).prop_map(|(k, v)| Op::PushKeep(k, v)),
+            2 => (0..keys).prop_map(Op::Remove),
+            4 => (1u32..6, 0usize..4, proptest::collection::vec(offer, 0..40))
+                .prop_map(|(l, s, o)| Op::Select(l, s, o)),
+        ]
+    }
+
+    fn run(max: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let mut q = q(max);
+        let mut m = Model {
+            max,
+            ..Model::default()
+        };
+        for op in ops {
+            match op {
+                Op::Push(k, v) => prop_assert_eq!(q.push(k, v), m.push(k, v, false)),
+                Op::PushKeep(k, v) => {
+                    prop_assert_eq!(q.push_keep_count(k, v), m.push(k, v, true));
+                }
+                Op::Remove(k) => {
+                    q.remove(&k);
+                    if let Some(p) = m.pos(k) {
+                        m.items.remove(p);
+                    }
+                }
+                Op::Select(limit, skips, script) => {
+                    let mut offered = Vec::new();
+                    q.select(limit, skips, |v| {
+                        let d = script.get(offered.len()).copied().unwrap_or(Offer::Stop);
+                        offered.push(*v);
+                        d
+                    });
+                    prop_assert_eq!(offered, m.select(limit, skips, &script));
+                }
+            }
+            let want: Vec<_> = m.order().iter().map(|e| (e.0, e.2)).collect();
+            prop_assert_eq!(q.checked_order(), want);
+            for e in &m.items {
+                prop_assert_eq!(q.get(&e.0), Some(&e.1));
+            }
+            prop_assert_eq!(q.len(), m.items.len());
+            prop_assert_eq!(q.is_empty(), m.items.is_empty());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// Small queues: eviction, replacement and the order, densely.
+        #[test]
+        fn behaves_like_the_reference_model(
+            max in 1usize..12,
+            ops in proptest::collection::vec(op(16), 0..200),
+        ) {
+            run(max, ops)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        /// Queues of hundreds: the slab renumbering runs too.
+        #[test]
+        fn behaves_like_the_reference_model_at_size(
+            max in 100usize..300,
+            ops in proptest::collection::vec(op(300), 0..1500),
+        ) {
+            run(max, ops)?;
+        }
     }
 }
