@@ -2,7 +2,9 @@
 //! bound, and assembles the [`Report`].
 
 use crate::check::ViolationKind;
-use crate::metrics::{secs, Convergence, FalsePositives, Report};
+use crate::metrics::{
+    secs, Convergence, FalsePositives, FaultLoad, PauseRecord, Report, RestartRecord,
+};
 use crate::sim::Sim;
 use crate::view::Bits;
 use crate::{node_id, NodeId};
@@ -153,6 +155,43 @@ impl Sim {
             self.metrics
                 .load(warm.min(end_s.saturating_sub(1)), end_s, period, faulty)
         };
+        let fault_load = (self.first_disturbance < end).then(|| {
+            let after = 60usize;
+            let f0 = (self.first_disturbance / 1_000_000_000) as usize;
+            let f1 = (self.last_fault.div_ceil(1_000_000_000) as usize)
+                .max(f0 + after)
+                .min(end_s.max(f0 + 1));
+            let (d, b) = self.metrics.per_member_total(f0, f0 + after);
+            FaultLoad {
+                window: self.metrics.load(f0, f1, period, true),
+                after_s: after as f64,
+                bytes_per_member_after: b,
+                datagrams_per_member_after: d,
+            }
+        });
+        let rel = |t: Option<u64>, from: u64| t.map(|t| secs(t.saturating_sub(from)));
+        let pauses = self
+            .metrics
+            .pauses
+            .iter()
+            .map(|p| PauseRecord {
+                node: p.node,
+                at_s: secs(p.at),
+                len_s: secs(p.end - p.at),
+                failed_all_s: rel(p.failed_all, p.at),
+                alive_all_s: rel(p.alive_all, p.end),
+            })
+            .collect();
+        let restarts = self
+            .metrics
+            .restarts
+            .iter()
+            .map(|r| RestartRecord {
+                node: r.node,
+                at_s: secs(r.at),
+                all_live_s: rel(r.all_live, r.at),
+            })
+            .collect();
         let heal = self.last_heal.unwrap_or(self.last_fault);
         let at_end = self.converged();
         let disagreements = if at_end {
@@ -197,8 +236,13 @@ impl Sim {
                     .map_or(0, Bits::count),
                 left_events_about_running: self.metrics.left_about_running,
                 failed_events_about_leavers: self.metrics.failed_about_leaver,
+                leavers_reported_failed: self.metrics.leavers_failed.len(),
+                suspected_events_about_live: self.metrics.suspected_about_live,
             },
             load,
+            fault_load,
+            pauses,
+            restarts,
             dissemination_rounds,
             convergence,
             violations: self.checks.total,

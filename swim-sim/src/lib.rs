@@ -45,7 +45,6 @@ mod builder;
 mod check;
 mod finish;
 pub mod fuzzing;
-pub mod json;
 mod metrics;
 mod net;
 mod queue;
@@ -58,10 +57,11 @@ mod trace;
 mod view;
 
 pub use addr::{node_addr, node_id, NodeId, PORT};
-pub use builder::{Builder, NodeSet, SimConfig};
+pub use builder::{Builder, Churn, Flapping, GcPauses, NodeSet, Pick, SimConfig, Tamper};
 pub use check::{Violation, ViolationKind};
 pub use metrics::{
-    Convergence, CrashRecord, Detection, FalsePositives, Load, LoadBin, Report, ViewSample,
+    Convergence, CrashRecord, Detection, FalsePositives, FaultLoad, Load, LoadBin, PauseRecord,
+    Report, RestartRecord, ViewSample,
 };
 pub use net::NetConfig;
 pub use rng::seeds_from_env;

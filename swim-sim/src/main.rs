@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use swim_core::Config;
-use swim_sim::{json, without_lifeguard, Builder, Progress, Report};
+use swim_sim::{without_lifeguard, Builder, Progress, Report};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -263,7 +263,7 @@ fn main() {
                 .unwrap_or(1);
             let report = run(builder(a, seed), !a.quiet && !a.json);
             if a.json {
-                println!("{}", json::report(&report));
+                println!("{}", report.to_json());
             } else {
                 print!("{}", report.summary());
             }
