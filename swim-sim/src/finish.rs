@@ -119,7 +119,10 @@ impl Sim {
                 .metrics
                 .converged_after_faults
                 .is_none_or(|c| c > self.last_fault + within);
-            if late {
+            // Agreeing once is not enough: the views must still agree at
+            // the end (a cluster that drifts apart again did not converge).
+            let drifted = !late && !self.converged();
+            if late || drifted {
                 let off: Vec<NodeId> = self
                     .running
                     .iter()
@@ -127,6 +130,13 @@ impl Sim {
                     .collect();
                 let bound = secs(within);
                 let detail = match self.metrics.converged_after_faults {
+                    Some(c) if drifted => format!(
+                        "live nodes agreed {:.1} s after the last fault, but {} of {} disagree with the live set at the end (e.g. {:?})",
+                        secs(c - self.last_fault),
+                        off.len(),
+                        self.running_count,
+                        &off[..off.len().min(5)]
+                    ),
                     Some(c) => format!(
                         "live nodes agreed only {:.1} s after the last fault (bound {bound:.0} s)",
                         secs(c - self.last_fault)
@@ -158,8 +168,10 @@ impl Sim {
         let fault_load = (self.first_disturbance < end).then(|| {
             let after = 60usize;
             let f0 = (self.first_disturbance / 1_000_000_000) as usize;
+            // An instant fault (a crash) is measured over the 10 s after
+            // it, while it is being detected and disseminated.
             let f1 = (self.last_fault.div_ceil(1_000_000_000) as usize)
-                .max(f0 + after)
+                .max(f0 + 10)
                 .min(end_s.max(f0 + 1));
             let (d, b) = self.metrics.per_member_total(f0, f0 + after);
             FaultLoad {
@@ -237,6 +249,11 @@ impl Sim {
                 left_events_about_running: self.metrics.left_about_running,
                 failed_events_about_leavers: self.metrics.failed_about_leaver,
                 leavers_reported_failed: self.metrics.leavers_failed.len(),
+                healthy_declared_failed: self.metrics.distinct_false.as_ref().map_or(0, |b| {
+                    b.iter()
+                        .filter(|&m| !self.nodes[m as usize].faulted)
+                        .count()
+                }),
                 suspected_events_about_live: self.metrics.suspected_about_live,
             },
             load,

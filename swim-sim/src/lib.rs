@@ -45,11 +45,13 @@ mod builder;
 mod check;
 mod finish;
 pub mod fuzzing;
+pub mod matrix;
 mod metrics;
 mod net;
 mod queue;
 pub mod report;
 mod rng;
+pub mod scenario;
 mod sim;
 pub mod svg;
 mod sweep;
@@ -65,6 +67,7 @@ pub use metrics::{
 };
 pub use net::NetConfig;
 pub use rng::seeds_from_env;
+pub use scenario::Scenario;
 pub use sim::{Progress, Sim, Status};
 pub use sweep::{for_each_seed, random_schedule};
 

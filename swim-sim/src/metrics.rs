@@ -200,6 +200,9 @@ pub struct FalsePositives {
     pub failed_events_about_leavers: u64,
     /// Distinct leavers some node reported Failed.
     pub leavers_reported_failed: usize,
+    /// Distinct running members declared Failed that no node fault (crash,
+    /// slow, pause, inbound loss) ever targeted.
+    pub healthy_declared_failed: usize,
     /// `Suspected` events about members that were running at the time.
     pub suspected_events_about_live: u64,
 }
@@ -238,7 +241,8 @@ pub struct Load {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FaultLoad {
     /// Per member per period from the first fault until the last one ends
-    /// (at least [`FaultLoad::after_s`] long, cut at the end of the run).
+    /// (at least 10 s: an instant fault such as a crash is measured while
+    /// it is detected and disseminated; cut at the end of the run).
     pub window: Load,
     /// Length of the fixed window after the first fault, seconds.
     pub after_s: f64,
