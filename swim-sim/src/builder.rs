@@ -493,6 +493,12 @@ impl Builder {
         self.audit = Some(d);
         self
     }
+    /// Datagrams a paused node's socket buffer holds (default 1,024);
+    /// more are dropped and counted (`Load::pause_dropped`).
+    pub fn pause_queue(mut self, n: usize) -> Self {
+        self.cfg.pause_queue = n;
+        self
+    }
     /// Bound on convergence once faults stop (default 60 s).
     pub fn converge_within(mut self, d: Duration) -> Self {
         self.cfg.converge_within = d;

@@ -260,6 +260,8 @@ impl Sim {
             fault_load,
             pauses,
             restarts,
+            slow_datagram_lag: self.metrics.datagram_lag.report(),
+            slow_timer_lag: self.metrics.timer_lag.report(),
             dissemination_rounds,
             convergence,
             violations: self.checks.total,

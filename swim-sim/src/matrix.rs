@@ -45,7 +45,8 @@ pub const NOTES: &str = "\
   the 20-minute budget on 2 shared cores); `--quick`: 2 seeds at N = 100, 1 seed at N = 1000.
 - **first Failed / Failed everywhere**: seconds from each crash to the first `Failed`
   event about it anywhere / until no running node holds it live, pooled over all
-  crashes of all runs (median / 90th percentile / max).
+  crashes of all runs (median / 90th percentile / max). \"undetected\": crashes never
+  Failed at every live node — in churn rows, before the node restarted (10 s later).
 - **false Failed events**: `Failed` events about nodes that were running, summed over
   runs. **live nodes declared Failed (healthy)**: distinct running nodes some node
   declared Failed, summed over runs; in brackets those that no node fault (crash,

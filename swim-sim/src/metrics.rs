@@ -72,6 +72,39 @@ pub struct RestartRecord {
     pub all_live_s: Option<f64>,
 }
 
+/// Realised lag of slow nodes on one lane.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Lag {
+    /// Events delayed (datagrams handled, timer wake-ups).
+    pub events: u64,
+    /// Mean lag, seconds.
+    pub mean_s: f64,
+    /// Largest lag, seconds.
+    pub max_s: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LagSum {
+    n: u64,
+    sum: u64,
+    max: u64,
+}
+
+impl LagSum {
+    pub(crate) fn add(&mut self, ns: u64) {
+        self.n += 1;
+        self.sum += ns;
+        self.max = self.max.max(ns);
+    }
+    pub(crate) fn report(&self) -> Option<Lag> {
+        (self.n > 0).then(|| Lag {
+            events: self.n,
+            mean_s: secs(self.sum) / self.n as f64,
+            max_s: secs(self.max),
+        })
+    }
+}
+
 /// Load and false positives in one second of simulated time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct LoadBin {
@@ -129,6 +162,8 @@ pub(crate) struct Metrics {
     pub(crate) leavers_failed: std::collections::BTreeSet<NodeId>,
     pub(crate) restarts: Vec<OpenRestart>,
     pub(crate) pauses: Vec<OpenPause>,
+    pub(crate) datagram_lag: LagSum,
+    pub(crate) timer_lag: LagSum,
     pub(crate) blocked: u64,
     pub(crate) held: u64,
     pub(crate) duplicated: u64,
@@ -297,6 +332,11 @@ pub struct Report {
     pub pauses: Vec<PauseRecord>,
     /// Restarts and how soon every node saw them alive.
     pub restarts: Vec<RestartRecord>,
+    /// Slow nodes: realised lag of received datagrams (arrival to handling,
+    /// FIFO queueing included).
+    pub slow_datagram_lag: Option<Lag>,
+    /// Slow nodes: realised lag of timer wake-ups (deadline to tick).
+    pub slow_timer_lag: Option<Lag>,
     /// Protocol periods for one metadata update to reach 99.9% of the live
     /// nodes (`None`: not measured or not reached).
     pub dissemination_rounds: Option<f64>,

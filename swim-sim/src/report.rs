@@ -83,6 +83,13 @@ impl Report {
             "network      {} datagrams sent, {} lost (iid), {} lost inbound, {} blocked by partitions, {} on flapping links, {} to down nodes, {} dropped by full pause buffers",
             l.datagrams_total, l.lost, l.lost_inbound, l.blocked, l.link_down, l.to_down_nodes, l.pause_dropped
         );
+        if let (Some(d), Some(t)) = (self.slow_datagram_lag, self.slow_timer_lag) {
+            let _ = writeln!(
+                s,
+                "slow nodes   realised lag: datagrams mean {:.2} s (max {:.2} s, {} handled), timers mean {:.2} s (max {:.2} s, {} wake-ups)",
+                d.mean_s, d.max_s, d.events, t.mean_s, t.max_s, t.events
+            );
+        }
         if !self.pauses.is_empty() {
             let failed: Vec<f64> = self.pauses.iter().filter_map(|p| p.failed_all_s).collect();
             let alive: Vec<f64> = self.pauses.iter().filter_map(|p| p.alive_all_s).collect();

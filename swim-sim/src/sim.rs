@@ -270,6 +270,7 @@ impl Sim {
             let lag = self.lag_rng.range(0, slot.max_lag);
             let at = (now + lag).max(slot.slow_busy);
             slot.slow_busy = at;
+            self.metrics.datagram_lag.add(at - now);
             let stage = Stage::Lagged;
             self.queue.push(
                 at,
@@ -368,7 +369,11 @@ impl Sim {
         let Some(swim) = slot.swim.as_mut() else {
             return;
         };
-        if swim.next_deadline().is_some_and(|d| d <= t) {
+        if let Some(d) = swim.next_deadline().filter(|&d| d <= t) {
+            if slot.max_lag > 0 {
+                let lag = t.saturating_duration_since(d).as_nanos() as u64;
+                self.metrics.timer_lag.add(lag);
+            }
             let actions = swim.tick(t);
             self.trace.mix2(7, now, u64::from(node));
             self.apply(node, actions);
