@@ -71,6 +71,10 @@ pub(crate) enum Fault {
     },
     /// A pause ended (bookkeeping, added while running).
     Resumed(NodeId),
+    Broadcast {
+        node: NodeId,
+        bytes: usize,
+    },
 }
 
 /// A deliberately broken node, for showing that each checker can fire
@@ -214,7 +218,10 @@ impl Fault {
     /// Whether the convergence clock waits for this entry (everything but
     /// the dissemination probe: joins and stops count too).
     pub(crate) fn is_fault(&self) -> bool {
-        !matches!(self, Fault::Disseminate(_) | Fault::Resumed(_))
+        !matches!(
+            self,
+            Fault::Disseminate(_) | Fault::Resumed(_) | Fault::Broadcast { .. }
+        )
     }
     /// When the entry's effect ends (a pause lasts; the rest are instants).
     pub(crate) fn ends(&self, at: u64) -> u64 {
@@ -308,6 +315,10 @@ enum Spec {
     Tamper {
         node: NodeId,
         tamper: Tamper,
+    },
+    Broadcast {
+        node: NodeId,
+        bytes: usize,
     },
 }
 
@@ -762,6 +773,13 @@ impl Builder {
         self.timeline.push((at, Spec::Churn { churn, until }));
         self
     }
+    /// `node` broadcasts an application payload of `bytes` bytes (at least
+    /// 8) at `at`; the report says when it reached every node running then
+    /// (`Report::broadcasts`).
+    pub fn broadcast(mut self, at: Duration, node: NodeId, bytes: usize) -> Self {
+        self.timeline.push((at, Spec::Broadcast { node, bytes }));
+        self
+    }
     /// Makes `node` deliberately broken from `at` (see [`Tamper`]): for
     /// tests that show a checker firing.
     pub fn tamper(mut self, at: Duration, node: NodeId, tamper: Tamper) -> Self {
@@ -1087,6 +1105,7 @@ impl Builder {
                     }
                 }
                 Spec::Tamper { node, tamper } => push(at, Fault::Tamper { node, tamper }),
+                Spec::Broadcast { node, bytes } => push(at, Fault::Broadcast { node, bytes }),
             }
         }
         timeline.sort_by_key(|(at, _)| *at);

@@ -260,6 +260,20 @@ impl Sim {
             fault_load,
             pauses,
             restarts,
+            broadcasts: self
+                .metrics
+                .broadcasts
+                .iter()
+                .map(|b| crate::metrics::BroadcastRecord {
+                    node: b.node,
+                    at_s: secs(b.at),
+                    bytes: b.bytes,
+                    accepted: b.accepted,
+                    reached: b.reached.count(),
+                    of: b.target,
+                    all_s: rel(b.all_at, b.at),
+                })
+                .collect(),
             slow_datagram_lag: self.metrics.datagram_lag.report(),
             slow_timer_lag: self.metrics.timer_lag.report(),
             dissemination_rounds,

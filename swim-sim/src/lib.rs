@@ -62,8 +62,8 @@ pub use addr::{node_addr, node_id, NodeId, PORT};
 pub use builder::{Builder, Churn, Flapping, GcPauses, NodeSet, Pick, SimConfig, Tamper};
 pub use check::{Violation, ViolationKind};
 pub use metrics::{
-    Convergence, CrashRecord, Detection, FalsePositives, FaultLoad, Lag, Load, LoadBin,
-    PauseRecord, Report, RestartRecord, ViewSample,
+    BroadcastRecord, Convergence, CrashRecord, Detection, FalsePositives, FaultLoad, Lag, Load,
+    LoadBin, PauseRecord, Report, RestartRecord, ViewSample,
 };
 pub use net::NetConfig;
 pub use rng::seeds_from_env;

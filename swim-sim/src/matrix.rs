@@ -31,6 +31,10 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         include_str!("../scenarios/partition.toml"),
     ),
     ("leave30.toml", include_str!("../scenarios/leave30.toml")),
+    (
+        "broadcast.toml",
+        include_str!("../scenarios/broadcast.toml"),
+    ),
 ];
 
 /// What the columns mean (appended to MATRIX.md).
@@ -186,6 +190,16 @@ pub struct Row {
     pub restarts_not_alive: usize,
     /// Leavers some node reported Failed, summed over runs.
     pub leavers_reported_failed: usize,
+    /// Broadcasts sent, over all runs.
+    pub broadcasts: usize,
+    /// Broadcasts `Swim::broadcast` refused.
+    pub broadcasts_refused: usize,
+    /// Broadcasts that never reached every node running when sent.
+    pub broadcasts_not_everywhere: usize,
+    /// Seconds until a broadcast reached every node (those that did).
+    pub broadcast_all_s: Option<Spread>,
+    /// Mean fraction of nodes a broadcast reached by the end.
+    pub broadcast_reached: Option<f64>,
     /// Invariant violations, summed over runs.
     pub violations: u64,
     /// The first violations (up to 3), with their seeds.
@@ -327,6 +341,10 @@ fn summarise(p: &Plan, reports: &[(u64, Report)]) -> Row {
         .iter()
         .flat_map(|(_, r)| r.restarts.iter())
         .collect();
+    let casts: Vec<_> = reports
+        .iter()
+        .flat_map(|(_, r)| r.broadcasts.iter())
+        .collect();
     let mut row = Row {
         row: sc
             .matrix
@@ -394,6 +412,17 @@ fn summarise(p: &Plan, reports: &[(u64, Report)]) -> Row {
             .iter()
             .map(|(_, r)| r.false_positives.leavers_reported_failed)
             .sum(),
+        broadcasts: casts.len(),
+        broadcasts_refused: casts.iter().filter(|b| !b.accepted).count(),
+        broadcasts_not_everywhere: casts.iter().filter(|b| b.all_s.is_none()).count(),
+        broadcast_all_s: Spread::of(casts.iter().filter_map(|b| b.all_s).collect()),
+        broadcast_reached: (!casts.is_empty()).then(|| {
+            casts
+                .iter()
+                .map(|b| b.reached as f64 / b.of.max(1) as f64)
+                .sum::<f64>()
+                / casts.len() as f64
+        }),
         violations: sum(&|r| r.violations),
         violation_examples: examples,
         verdicts: Vec::new(),
@@ -460,6 +489,15 @@ fn verdicts(row: &Row, t: &Targets) -> Vec<(String, bool)> {
     }
     if let Some(x) = t.leavers_reported_failed {
         check("leavers", row.leavers_reported_failed as u64 <= x);
+    }
+    if let Some(x) = t.broadcasts_reach_all_within_s {
+        check(
+            "broadcast",
+            row.broadcasts > 0
+                && row.broadcasts_refused == 0
+                && row.broadcasts_not_everywhere == 0
+                && row.broadcast_all_s.is_some_and(|s| s.max <= x),
+        );
     }
     check("violations", row.violations == 0);
     // Two targets on one cell (median and max): the cell is met when both are.
@@ -532,6 +570,19 @@ impl Row {
             parts.push(self.mark(
                 "leavers",
                 format!("leavers reported Failed: {}", self.leavers_reported_failed),
+            ));
+        }
+        if self.broadcasts > 0 {
+            parts.push(self.mark(
+                "broadcast",
+                format!(
+                    "broadcasts: {}, {} refused; everywhere after {} s ({} never; {:.1}% of nodes reached on average)",
+                    self.broadcasts,
+                    self.broadcasts_refused,
+                    spread(self.broadcast_all_s),
+                    self.broadcasts_not_everywhere,
+                    self.broadcast_reached.unwrap_or(0.0) * 100.0
+                ),
             ));
         }
         parts.join("; ")

@@ -61,6 +61,36 @@ pub struct PauseRecord {
     pub alive_all_s: Option<f64>,
 }
 
+#[derive(Clone, Debug)]
+pub(crate) struct OpenBroadcast {
+    pub(crate) node: NodeId,
+    pub(crate) at: u64,
+    pub(crate) bytes: usize,
+    pub(crate) accepted: bool,
+    pub(crate) reached: Bits,
+    pub(crate) target: usize,
+    pub(crate) all_at: Option<u64>,
+}
+
+/// One application broadcast and how far it got.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BroadcastRecord {
+    /// The origin.
+    pub node: NodeId,
+    /// When it was broadcast (seconds since the start).
+    pub at_s: f64,
+    /// Payload size.
+    pub bytes: usize,
+    /// `Swim::broadcast` accepted it.
+    pub accepted: bool,
+    /// Nodes that delivered it.
+    pub reached: usize,
+    /// Nodes running (besides the origin) when it was sent.
+    pub of: usize,
+    /// Seconds until all of those delivered it.
+    pub all_s: Option<f64>,
+}
+
 /// One restart with fresh state at the same address.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RestartRecord {
@@ -163,6 +193,7 @@ pub(crate) struct Metrics {
     pub(crate) restarts: Vec<OpenRestart>,
     pub(crate) pauses: Vec<OpenPause>,
     pub(crate) datagram_lag: LagSum,
+    pub(crate) broadcasts: Vec<OpenBroadcast>,
     pub(crate) timer_lag: LagSum,
     pub(crate) blocked: u64,
     pub(crate) held: u64,
@@ -332,6 +363,8 @@ pub struct Report {
     pub pauses: Vec<PauseRecord>,
     /// Restarts and how soon every node saw them alive.
     pub restarts: Vec<RestartRecord>,
+    /// Application broadcasts and how far they got.
+    pub broadcasts: Vec<BroadcastRecord>,
     /// Slow nodes: realised lag of received datagrams (arrival to handling,
     /// FIFO queueing included).
     pub slow_datagram_lag: Option<Lag>,

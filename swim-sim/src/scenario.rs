@@ -204,6 +204,10 @@ pub struct Entry {
     pub through: Option<NodeId>,
     /// One node changes its metadata (dissemination measurement).
     pub disseminate: Option<NodeId>,
+    /// This node broadcasts an application payload of `bytes` bytes.
+    pub broadcast: Option<NodeId>,
+    /// Broadcast payload size (default 1,024, the `lan` maximum).
+    pub bytes: Option<usize>,
 }
 
 /// What a matrix row checks (issue 11's targets); absent keys are not
@@ -236,6 +240,9 @@ pub struct Targets {
     pub restart_alive_within_periods: Option<f64>,
     /// Leavers some node reported Failed (summed over runs).
     pub leavers_reported_failed: Option<u64>,
+    /// Every broadcast accepted and delivered by every node running when it
+    /// was sent, within this many seconds.
+    pub broadcasts_reach_all_within_s: Option<f64>,
 }
 
 /// How the matrix runs a scenario.
@@ -375,6 +382,7 @@ impl Entry {
         has(self.loss.is_some(), "loss");
         has(self.join.is_some(), "join");
         has(self.disseminate.is_some(), "disseminate");
+        has(self.broadcast.is_some(), "broadcast");
         v
     }
 
@@ -434,6 +442,7 @@ impl Entry {
         only("nodes", self.nodes.is_some(), &["inbound_loss"])?;
         only("one_way", self.one_way.is_some(), &["partition"])?;
         only("through", self.through.is_some(), &["join"])?;
+        only("bytes", self.bytes.is_some(), &["broadcast"])?;
         let need = |field: &str, on: bool| -> Result<(), String> {
             if on {
                 Ok(())
@@ -721,6 +730,9 @@ fn add_entry(b: Builder, e: &Entry, nodes: u32) -> Builder {
     }
     if let Some(n) = e.disseminate {
         return b.disseminate(at, n);
+    }
+    if let Some(n) = e.broadcast {
+        return b.broadcast(at, n, e.bytes.unwrap_or(1024));
     }
     b
 }

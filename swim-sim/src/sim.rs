@@ -547,8 +547,15 @@ impl Sim {
             Event::Alive { member } => (4, *member),
             Event::Failed { member } => (5, *member),
             Event::Left { member } => (6, *member),
-            Event::Message { from, .. } => {
+            Event::Message {
+                from,
+                payload,
+                broadcast,
+            } => {
                 self.metrics.messages += 1;
+                if *broadcast {
+                    self.broadcast_delivered(o, *from, payload);
+                }
                 (0, *from)
             }
         };
@@ -630,6 +637,31 @@ impl Sim {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Observer `o` delivered a broadcast: the first 8 bytes of the
+    /// simulator's payloads are the broadcast's index.
+    fn broadcast_delivered(&mut self, o: NodeId, from: SocketAddrV4, payload: &[u8]) {
+        let Some(index) = payload.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+            return;
+        };
+        let now = self.now;
+        let origin = node_id(from);
+        let Some(b) = self
+            .metrics
+            .broadcasts
+            .get_mut(u64::from_le_bytes(index) as usize)
+        else {
+            return;
+        };
+        if origin == Some(b.node)
+            && o != b.node
+            && b.reached.set(o)
+            && b.all_at.is_none()
+            && b.reached.count() >= b.target
+        {
+            b.all_at = Some(now);
         }
     }
 
@@ -783,6 +815,29 @@ impl Sim {
                 self.start(node, &seeds);
             }
             Fault::Tamper { node, tamper } => self.tamper(node, tamper),
+            Fault::Broadcast { node, bytes } => {
+                let index = self.metrics.broadcasts.len() as u64;
+                let mut payload = vec![0xb5u8; bytes.max(8)];
+                payload[..8].copy_from_slice(&index.to_le_bytes());
+                let t = self.instant(now);
+                let result = self
+                    .nodes
+                    .get_mut(node as usize)
+                    .and_then(|s| s.swim.as_mut())
+                    .map(|s| s.broadcast(t, Bytes::from(payload)));
+                self.metrics.broadcasts.push(crate::metrics::OpenBroadcast {
+                    node,
+                    at: now,
+                    bytes: bytes.max(8),
+                    accepted: matches!(result, Some(Ok(_))),
+                    reached: Bits::new(self.nodes.len()),
+                    target: (self.running_count as usize).saturating_sub(1),
+                    all_at: None,
+                });
+                if let Some(Ok(actions)) = result {
+                    self.apply(node, actions);
+                }
+            }
             Fault::Stop(n) => {
                 if self
                     .nodes

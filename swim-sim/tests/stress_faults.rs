@@ -171,3 +171,20 @@ fn stress_faults_replay_from_the_seed() {
     assert_eq!(a.events, b.events);
     assert_ne!(a.trace_hash, c.trace_hash);
 }
+
+#[test]
+fn broadcasts_are_tracked_to_every_node() {
+    let r = Builder::new()
+        .seed(6)
+        .nodes(20)
+        .broadcast(S(10), 3, 1024)
+        .broadcast(S(11), 4, 8)
+        .duration(S(30))
+        .build()
+        .run();
+    assert_eq!(r.broadcasts.len(), 2);
+    for b in &r.broadcasts {
+        assert!(b.accepted && b.of == 19 && b.reached == 19, "{b:?}");
+        assert!(b.all_s.is_some_and(|s| s < 10.0), "{b:?}");
+    }
+}
