@@ -28,7 +28,7 @@ def crash(nodes, n_seeds):
                  "--crash-at", "30", "--seed", str(s)])
         all_failed += [c["all_failed_s"] for c in r["detection"]["crashes"] if c["all_failed_s"] is not None]
         fp += r["false_positives"]["failed_events_about_live"]
-        viol += r["invariants"]["violations"]
+        viol += r["violations"]
     return (f"median {statistics.median(all_failed):.2f} s, max {max(all_failed):.2f} s "
             f"over {len(all_failed)} crashes; {fp} false Failed; {viol} violations")
 
@@ -39,7 +39,7 @@ def loss(p, nodes=100, secs=300, n_seeds=10):
         r = run(["--nodes", str(nodes), "--duration", str(secs), "--loss", str(p), "--seed", str(s)])
         fp += r["false_positives"]["failed_events_about_live"]
         distinct += r["false_positives"]["distinct_live_declared_failed"]
-        viol += r["invariants"]["violations"]
+        viol += r["violations"]
     return f"{fp} false Failed events ({distinct} distinct members) over {len(seeds(n_seeds))} seeds; {viol} violations"
 
 
@@ -62,7 +62,7 @@ def steady(nodes):
 
 def dissemination():
     r = run(["--nodes", "1000", "--duration", "40", "--seed", "1"])
-    return f"{r['dissemination']['rounds_to_99_9_percent']:.2f} periods"
+    return f"{r['dissemination_rounds']:.2f} periods"
 
 
 def partition(nodes, n_seeds):
@@ -89,7 +89,7 @@ def scale():
             rss = f"{int(line.split()[-1]) / 1024 / 1024:.2f} GiB"
     d = r["detection"]
     return (f"{wall:.0f} s wall, peak RSS {rss}; detection median {d['all_failed_median_s']:.2f} s, "
-            f"max {d['all_failed_max_s']:.2f} s; {r['invariants']['violations']} violations")
+            f"max {d['all_failed_max_s']:.2f} s; {r['violations']} violations")
 
 
 def main():

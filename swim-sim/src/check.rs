@@ -1,11 +1,12 @@
 //! Invariant violations found by the checkers that run on every simulation.
 
 use crate::NodeId;
+use serde::Serialize;
 use std::fmt;
 use std::time::Duration;
 
 /// Which invariant broke.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum ViolationKind {
     /// A node's own incarnation, or an incarnation it holds for a member
     /// that stayed in its table, went backwards.
@@ -25,9 +26,10 @@ pub enum ViolationKind {
 }
 
 /// One broken invariant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// Simulated time since the start.
+    #[serde(serialize_with = "as_secs")]
     pub at: Duration,
     /// The node where it was seen.
     pub node: NodeId,
@@ -35,6 +37,10 @@ pub struct Violation {
     pub kind: ViolationKind,
     /// Human-readable specifics.
     pub detail: String,
+}
+
+fn as_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl fmt::Display for Violation {

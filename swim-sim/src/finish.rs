@@ -2,7 +2,9 @@
 //! bound, and assembles the [`Report`].
 
 use crate::check::ViolationKind;
-use crate::metrics::{secs, Convergence, FalsePositives, Report};
+use crate::metrics::{
+    secs, Convergence, FalsePositives, FaultLoad, PauseRecord, Report, RestartRecord,
+};
 use crate::sim::Sim;
 use crate::view::Bits;
 use crate::{node_id, NodeId};
@@ -117,7 +119,10 @@ impl Sim {
                 .metrics
                 .converged_after_faults
                 .is_none_or(|c| c > self.last_fault + within);
-            if late {
+            // Agreeing once is not enough: the views must still agree at
+            // the end (a cluster that drifts apart again did not converge).
+            let drifted = !late && !self.converged();
+            if late || drifted {
                 let off: Vec<NodeId> = self
                     .running
                     .iter()
@@ -125,6 +130,13 @@ impl Sim {
                     .collect();
                 let bound = secs(within);
                 let detail = match self.metrics.converged_after_faults {
+                    Some(c) if drifted => format!(
+                        "live nodes agreed {:.1} s after the last fault, but {} of {} disagree with the live set at the end (e.g. {:?})",
+                        secs(c - self.last_fault),
+                        off.len(),
+                        self.running_count,
+                        &off[..off.len().min(5)]
+                    ),
                     Some(c) => format!(
                         "live nodes agreed only {:.1} s after the last fault (bound {bound:.0} s)",
                         secs(c - self.last_fault)
@@ -153,6 +165,45 @@ impl Sim {
             self.metrics
                 .load(warm.min(end_s.saturating_sub(1)), end_s, period, faulty)
         };
+        let fault_load = (self.first_disturbance < end).then(|| {
+            let after = 60usize;
+            let f0 = (self.first_disturbance / 1_000_000_000) as usize;
+            // An instant fault (a crash) is measured over the 10 s after
+            // it, while it is being detected and disseminated.
+            let f1 = (self.last_fault.div_ceil(1_000_000_000) as usize)
+                .max(f0 + 10)
+                .min(end_s.max(f0 + 1));
+            let (d, b) = self.metrics.per_member_total(f0, f0 + after);
+            FaultLoad {
+                window: self.metrics.load(f0, f1, period, true),
+                after_s: after as f64,
+                bytes_per_member_after: b,
+                datagrams_per_member_after: d,
+            }
+        });
+        let rel = |t: Option<u64>, from: u64| t.map(|t| secs(t.saturating_sub(from)));
+        let pauses = self
+            .metrics
+            .pauses
+            .iter()
+            .map(|p| PauseRecord {
+                node: p.node,
+                at_s: secs(p.at),
+                len_s: secs(p.end - p.at),
+                failed_all_s: rel(p.failed_all, p.at),
+                alive_all_s: rel(p.alive_all, p.end),
+            })
+            .collect();
+        let restarts = self
+            .metrics
+            .restarts
+            .iter()
+            .map(|r| RestartRecord {
+                node: r.node,
+                at_s: secs(r.at),
+                all_live_s: rel(r.all_live, r.at),
+            })
+            .collect();
         let heal = self.last_heal.unwrap_or(self.last_fault);
         let at_end = self.converged();
         let disagreements = if at_end {
@@ -197,8 +248,34 @@ impl Sim {
                     .map_or(0, Bits::count),
                 left_events_about_running: self.metrics.left_about_running,
                 failed_events_about_leavers: self.metrics.failed_about_leaver,
+                leavers_reported_failed: self.metrics.leavers_failed.len(),
+                healthy_declared_failed: self.metrics.distinct_false.as_ref().map_or(0, |b| {
+                    b.iter()
+                        .filter(|&m| !self.nodes[m as usize].faulted)
+                        .count()
+                }),
+                suspected_events_about_live: self.metrics.suspected_about_live,
             },
             load,
+            fault_load,
+            pauses,
+            restarts,
+            broadcasts: self
+                .metrics
+                .broadcasts
+                .iter()
+                .map(|b| crate::metrics::BroadcastRecord {
+                    node: b.node,
+                    at_s: secs(b.at),
+                    bytes: b.bytes,
+                    accepted: b.accepted,
+                    reached: b.reached.count(),
+                    of: b.target,
+                    all_s: rel(b.all_at, b.at),
+                })
+                .collect(),
+            slow_datagram_lag: self.metrics.datagram_lag.report(),
+            slow_timer_lag: self.metrics.timer_lag.report(),
             dissemination_rounds,
             convergence,
             violations: self.checks.total,

@@ -26,16 +26,25 @@
 //! ```
 //!
 //! Faults (all scheduled at offsets from the start): `partition` /
-//! `partition_oneway` / `repair` between node sets, `hold` / `release`,
-//! `crash` / `restart` (fresh state, same address), `pause` (SIGSTOP),
-//! `slow` (late receive processing, the Lifeguard scenario), `join_storm`,
-//! `leave`, `loss_at`; network-wide iid `loss`, `latency`, `duplicate`,
-//! `reorder`.
+//! `partition_oneway` / `partition_pick` / `repair` between node sets,
+//! `hold` / `release`, `crash` / `crash_pick` (a fraction at once: mass
+//! crash) / `restart` (fresh state, same address), `pause` (SIGSTOP), `slow`
+//! (both lanes late: received datagrams FIFO and timers, lag drawn per
+//! event), `gc_pauses`, `churn` (crashes + restarts, leaves, joins),
+//! `flapping` links, `inbound_loss` (asymmetric), `join_storm`, `leave`,
+//! `loss_at`, `broadcast`; network-wide iid `loss`, `latency`, `duplicate`,
+//! `reorder`. [`Scenario`] reads the same from a TOML file, and
+//! [`matrix`] runs the stress matrix.
 //!
 //! Checkers on every run: incarnations never go back, no resurrection of a
-//! crashed or departed member, a running node never holds itself Failed,
-//! convergence once faults stop, no datagram over `max_packet_size`, and
-//! every node's `members()` agrees with the events it emitted.
+//! crashed or departed member, a running node never holds itself Failed
+//! and refutes every Failed claim about itself it handles, convergence once
+//! faults stop, no datagram over `max_packet_size`, and every node's
+//! `members()` agrees with the events it emitted. `tests/checkers_fire.rs`
+//! shows each one firing on a deliberately broken node ([`Tamper`]).
+//!
+//! The library needs no CLI crates: `default-features = false` drops the
+//! `cli` feature (clap, for the `swim-sim` binary only).
 //!
 //! `SWIM_SEED=S` replays a seed and `SWIM_SEEDS=N` sweeps `0..N` (see
 //! [`seeds_from_env`] and [`for_each_seed`]).
@@ -45,12 +54,13 @@ mod builder;
 mod check;
 mod finish;
 pub mod fuzzing;
-pub mod json;
+pub mod matrix;
 mod metrics;
 mod net;
 mod queue;
 pub mod report;
 mod rng;
+pub mod scenario;
 mod sim;
 pub mod svg;
 mod sweep;
@@ -58,13 +68,15 @@ mod trace;
 mod view;
 
 pub use addr::{node_addr, node_id, NodeId, PORT};
-pub use builder::{Builder, NodeSet, SimConfig};
+pub use builder::{Builder, Churn, Flapping, GcPauses, NodeSet, Pick, SimConfig, Tamper};
 pub use check::{Violation, ViolationKind};
 pub use metrics::{
-    Convergence, CrashRecord, Detection, FalsePositives, Load, LoadBin, Report, ViewSample,
+    BroadcastRecord, Convergence, CrashRecord, Detection, FalsePositives, FaultLoad, Lag, Load,
+    LoadBin, PauseRecord, Report, RestartRecord, ViewSample,
 };
 pub use net::NetConfig;
 pub use rng::seeds_from_env;
+pub use scenario::Scenario;
 pub use sim::{Progress, Sim, Status};
 pub use sweep::{for_each_seed, random_schedule};
 

@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! swim-sim run --nodes 1000 --duration 90 --seed 7 --crash 10 --crash-at 45 --report out/
+//! swim-sim run --scenario swim-sim/scenarios/slow5.toml --seed 3
+//! swim-sim run --nodes 50 --event 'at = 30, partition = ["0..10", "rest"], one_way = true'
+//! swim-sim matrix --quick
 //! swim-sim demo
 //! ```
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
-use swim_core::Config;
-use swim_sim::{json, without_lifeguard, Builder, Progress, Report};
+use swim_sim::matrix::{self, MatrixOptions};
+use swim_sim::scenario::{apply_setting, profile, ChurnSpec, Entry, NodesSpec, RateSpec};
+use swim_sim::{without_lifeguard, Progress, Report, Scenario};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,8 +28,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Runs one scenario described by flags.
-    Run(RunArgs),
+    /// Runs one scenario described by a file and/or flags.
+    Run(Box<RunArgs>),
+    /// The stress matrix: every built-in scenario × sizes × seeds, one
+    /// table with each target marked met or missed.
+    Matrix(MatrixArgs),
     /// About 1,000 nodes, 1% crash mid-run: a summary and plots in
     /// ./swim-sim-report/.
     Demo {
@@ -42,34 +48,84 @@ enum Command {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Profile {
-    Lan,
-    Wan,
-    Local,
+#[derive(Args, Debug)]
+struct MatrixArgs {
+    /// Fewer seeds, shorter large runs (CI).
+    #[arg(long)]
+    quick: bool,
+    /// Prints the matrix as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Also writes the table with the command, machine and run time to
+    /// this Markdown file (e.g. swim-sim/MATRIX.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Only scenarios whose file name contains this (repeatable).
+    #[arg(long)]
+    only: Vec<String>,
+    /// No progress line on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Which nodes: a count chosen from the seed (`3`), a percentage (`5%`),
+/// or ids (`0..10`, `1,4,7`).
+fn nodes_spec(s: &str) -> Result<NodesSpec, String> {
+    let spec = match s.trim().parse::<usize>() {
+        Ok(k) => NodesSpec::Count(k),
+        Err(_) => NodesSpec::Text(s.to_string()),
+    };
+    spec.pick()?;
+    Ok(spec)
+}
+
+/// A rate per minute (`4`) or a percentage of the nodes per minute (`2%`).
+fn rate_spec(s: &str) -> Result<RateSpec, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r >= 0.0 => Ok(RateSpec::PerMin(r)),
+        Ok(_) => Err("a rate is >= 0".into()),
+        Err(_) if s.trim().ends_with('%') => Ok(RateSpec::Text(s.to_string())),
+        Err(_) => Err(format!("{s:?}: expected a number per minute or N%")),
+    }
 }
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Nodes at the start.
-    #[arg(long, default_value_t = 100)]
-    nodes: u32,
-    /// Simulated seconds.
-    #[arg(long, default_value_t = 60.0)]
-    duration: f64,
+    /// A scenario file (TOML; see swim-sim/scenarios/). Flags add to it or
+    /// override it.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Nodes at the start (default 100, or the scenario's).
+    #[arg(long)]
+    nodes: Option<u32>,
+    /// Simulated seconds (default 60, or the scenario's).
+    #[arg(long)]
+    duration: Option<f64>,
     /// Master seed (default: $SWIM_SEED, else 1).
     #[arg(long)]
     seed: Option<u64>,
-    /// iid datagram loss probability, 0..1.
-    #[arg(long, default_value_t = 0.0)]
-    loss: f64,
-    /// One-way latency range in ms, MIN..MAX.
-    #[arg(long, default_value = "1..5", value_parser = parse_range)]
-    latency_ms: (f64, f64),
-    /// Nodes to crash (chosen from the seed).
-    #[arg(long, default_value_t = 0)]
-    crash: usize,
-    /// When they crash (s).
+    /// iid datagram loss probability from the start, 0..1.
+    #[arg(long)]
+    loss: Option<f64>,
+    /// One-way latency range in ms, MIN..MAX (default 1..5).
+    #[arg(long, value_parser = parse_range)]
+    latency_ms: Option<(f64, f64)>,
+    /// Probability that a datagram is delivered twice.
+    #[arg(long)]
+    duplicate: Option<f64>,
+    /// Probability that a datagram is held back (reordered).
+    #[arg(long)]
+    reorder: Option<f64>,
+    /// Largest extra delay of a reordered datagram (ms).
+    #[arg(long, default_value_t = 50.0)]
+    reorder_ms: f64,
+    /// Nodes to crash: a count, N% (a mass crash) or ids.
+    #[arg(long, value_parser = nodes_spec)]
+    crash: Option<NodesSpec>,
+    /// When they crash (s; default: half the run).
     #[arg(long)]
     crash_at: Option<f64>,
     /// A 50/50 partition starts (s).
@@ -78,18 +134,71 @@ struct RunArgs {
     /// The partition heals (s).
     #[arg(long)]
     heal_at: Option<f64>,
-    /// Nodes that handle every received datagram late (chosen from the seed).
-    #[arg(long, default_value_t = 0)]
-    slow: usize,
-    /// How late slow nodes handle datagrams (ms).
+    /// With --partition-at: only the first half's datagrams to the second
+    /// are dropped.
+    #[arg(long)]
+    one_way: bool,
+    /// Slow nodes (both lanes: datagrams and timers late): count, N% or ids.
+    #[arg(long, value_parser = nodes_spec)]
+    slow: Option<NodesSpec>,
+    /// Largest lag of a slow node per event (ms; uniform in [0, this]).
     #[arg(long, default_value_t = 1000.0)]
     slow_ms: f64,
     /// When nodes turn slow (s; default: after the warm-up).
     #[arg(long)]
     slow_at: Option<f64>,
-    /// Protocol profile.
-    #[arg(long, value_enum, default_value_t = Profile::Lan)]
-    profile: Profile,
+    /// When slow nodes recover (s; default: never).
+    #[arg(long)]
+    slow_until: Option<f64>,
+    /// GC pauses on these nodes (count, N% or ids).
+    #[arg(long, value_parser = nodes_spec)]
+    gc: Option<NodesSpec>,
+    /// Length of each GC pause (s).
+    #[arg(long, default_value_t = 3.0)]
+    gc_pause: f64,
+    /// Run time between GC pauses, MIN..MAX s.
+    #[arg(long, default_value = "10..30", value_parser = parse_range)]
+    gc_run: (f64, f64),
+    /// Churn: crashes per minute (N or N% of the nodes); each restarts fresh.
+    #[arg(long, value_parser = rate_spec)]
+    churn_crash: Option<RateSpec>,
+    /// Churn: graceful leaves per minute.
+    #[arg(long, value_parser = rate_spec)]
+    churn_leave: Option<RateSpec>,
+    /// Churn: new joins per minute.
+    #[arg(long, value_parser = rate_spec)]
+    churn_join: Option<RateSpec>,
+    /// Churn: seconds from a crash to its restart.
+    #[arg(long, default_value_t = 10.0)]
+    churn_restart: f64,
+    /// Flapping links: this fraction of all node pairs (down U[1,5] s, up
+    /// U[5,20] s, repeatedly).
+    #[arg(long)]
+    flap: Option<f64>,
+    /// Asymmetric loss: this fraction of inbound datagrams is lost at
+    /// --inbound-nodes.
+    #[arg(long, requires = "inbound_nodes")]
+    inbound_loss: Option<f64>,
+    /// The nodes that lose inbound datagrams (count, N% or ids).
+    #[arg(long, value_parser = nodes_spec)]
+    inbound_nodes: Option<NodesSpec>,
+    /// When GC pauses, churn, flapping and inbound loss start (s; default:
+    /// after the warm-up).
+    #[arg(long)]
+    faults_at: Option<f64>,
+    /// When they stop (s; default: 80% of the run, leaving time to converge).
+    #[arg(long)]
+    faults_until: Option<f64>,
+    /// Any timeline entry, in the scenario file's syntax (repeatable):
+    /// `at = 30, pause = [3], pause_s = 5`, `at = 20, hold = ["0..5",
+    /// "5..10"]`, `at = 25, release = ["0..5", "5..10"]`, `at = 40,
+    /// restart = [3]`, `at = 45, leave = 2`, `at = 50, join = 20`,
+    /// `at = 30, partition = ["0..10", "rest"], one_way = true`.
+    #[arg(long, value_name = "ENTRY")]
+    event: Vec<String>,
+    /// Protocol profile: lan, wan, local (default lan, or the scenario's).
+    #[arg(long)]
+    profile: Option<String>,
     /// Switches every Lifeguard mechanism off (plain SWIM).
     #[arg(long)]
     no_lifeguard: bool,
@@ -105,7 +214,8 @@ struct RunArgs {
     #[arg(long)]
     bootstrap: bool,
     /// One node changes its metadata at this time (s), to measure
-    /// dissemination (default: in the quiet time before the first fault).
+    /// dissemination (default without a scenario file: in the quiet time
+    /// before the first fault).
     #[arg(long)]
     disseminate_at: Option<f64>,
     /// Window over which the initial nodes join (s; default 1 ms per node).
@@ -132,96 +242,160 @@ fn parse_range(s: &str) -> Result<(f64, f64), String> {
     Ok((a, b))
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
-}
-
-/// Applies one `--set FIELD=VALUE` to `config`, then re-validates it.
-fn apply_setting(config: &mut Config, kv: &str) -> Result<(), String> {
-    let (k, v) = kv.split_once('=').ok_or("expected FIELD=VALUE")?;
-    let f: f64 = v
-        .trim()
-        .parse()
-        .map_err(|_| format!("{v:?} is not a number"))?;
-    if !f.is_finite() || f < 0.0 {
-        return Err(format!("{v:?} must be a finite number >= 0"));
-    }
-    let secs = Duration::from_secs_f64(f);
-    match k.trim() {
-        "probe_interval" => config.probe_interval = secs,
-        "probe_timeout" => config.probe_timeout = secs,
-        "gossip_interval" => config.gossip_interval = secs,
-        "sync_interval" => config.sync_interval = Some(secs),
-        "reconnect_interval" => config.reconnect_interval = Some(secs),
-        "indirect_checks" => config.indirect_checks = f as usize,
-        "suspicion_mult" => config.suspicion_mult = f,
-        "suspicion_max_mult" => config.suspicion_max_mult = f,
-        "suspicion_confirmations" => config.suspicion_confirmations = f as u32,
-        "retransmit_mult" => config.retransmit_mult = f as u32,
-        "gossip_fanout" => config.gossip_fanout = f as usize,
-        "awareness_max" => config.awareness_max = f as u32,
-        other => return Err(format!("unknown field {other:?}")),
-    }
-    config.validate().map_err(|e| e.to_string())
-}
-
-fn builder(a: &RunArgs, seed: u64) -> Builder {
-    let mut config = match a.profile {
-        Profile::Lan => Config::lan(),
-        Profile::Wan => Config::wan(),
-        Profile::Local => Config::local(),
+/// The scenario the flags describe (on top of `--scenario` if given).
+fn scenario(a: &RunArgs) -> Result<Scenario, String> {
+    let mut sc = match &a.scenario {
+        Some(path) => Scenario::load(path)?,
+        None => {
+            let mut sc = Scenario::parse("", "flags")?;
+            sc.duration = 60.0;
+            sc
+        }
     };
+    if let Some(n) = a.nodes {
+        sc.nodes = n.max(1);
+    }
+    if let Some(d) = a.duration {
+        if !(d > 0.0 && d.is_finite()) {
+            return Err("--duration must be > 0".into());
+        }
+        sc.duration = d;
+    }
+    if let Some(p) = &a.profile {
+        sc.config = profile(p).map_err(|e| format!("--profile: {e}"))?;
+    }
     if a.no_lifeguard {
-        config = without_lifeguard(config);
+        sc.config = without_lifeguard(sc.config.clone());
     }
     for kv in &a.set {
-        if let Err(e) = apply_setting(&mut config, kv) {
-            eprintln!("swim-sim: --set {kv}: {e}");
-            std::process::exit(2);
-        }
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or(format!("--set {kv}: expected FIELD=VALUE"))?;
+        let v: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("--set {kv}: {v:?} is not a number"))?;
+        apply_setting(&mut sc.config, k, v).map_err(|e| format!("--set {kv}: {e}"))?;
     }
-    let ms = |v: f64| Duration::from_secs_f64(v / 1000.0);
-    let mut b = Builder::new()
-        .seed(seed)
-        .nodes(a.nodes)
-        .config(config)
-        .duration(secs(a.duration))
-        .latency(ms(a.latency_ms.0), ms(a.latency_ms.1))
-        .loss(a.loss);
-    b = b.bootstrap(a.bootstrap);
+    sc.bootstrap |= a.bootstrap;
     if let Some(j) = a.join_spread {
-        b = b.join_spread(secs(j));
+        sc.join_spread = Some(j);
     }
-    let warmup = b.sim_config().warmup.as_secs_f64();
-    if a.crash > 0 {
-        b = b.crash_random(secs(a.crash_at.unwrap_or(a.duration / 2.0)), a.crash);
+    if let Some(p) = a.loss {
+        sc.net.loss = Some(p);
+    }
+    if let Some((lo, hi)) = a.latency_ms {
+        sc.net.latency_ms = Some([lo, hi]);
+    }
+    if let Some(p) = a.duplicate {
+        sc.net.duplicate = Some(p);
+    }
+    if let Some(p) = a.reorder {
+        sc.net.reorder = Some(p);
+        sc.net.reorder_ms = Some(a.reorder_ms);
+    }
+    let warmup = sc
+        .warmup
+        .unwrap_or(f64::from(sc.nodes.saturating_sub(1)) / 1000.0 + 15.0);
+    let (from, until) = (
+        a.faults_at.unwrap_or(warmup),
+        a.faults_until.unwrap_or(sc.duration * 0.8),
+    );
+    let mut entries = Vec::new();
+    if let Some(c) = &a.crash {
+        entries.push(Entry {
+            at: a.crash_at.unwrap_or(sc.duration / 2.0),
+            crash: Some(c.clone()),
+            ..Entry::default()
+        });
     }
     if let Some(p) = a.partition_at {
-        let half = a.nodes / 2;
-        b = b.partition(secs(p), 0..half, half..a.nodes);
-        if let Some(h) = a.heal_at {
-            b = b.repair(secs(h), 0..half, half..a.nodes);
-        }
+        let half = sc.nodes / 2;
+        let sides = [
+            NodesSpec::Text(format!("0..{half}")),
+            NodesSpec::Text("rest".into()),
+        ];
+        entries.push(Entry {
+            at: p,
+            until: a.heal_at,
+            partition: Some(sides),
+            one_way: a.one_way.then_some(true),
+            ..Entry::default()
+        });
     }
-    if a.slow > 0 {
-        b = b.slow_random(secs(a.slow_at.unwrap_or(warmup)), a.slow, ms(a.slow_ms));
+    if let Some(n) = &a.slow {
+        entries.push(Entry {
+            at: a.slow_at.unwrap_or(warmup),
+            until: a.slow_until,
+            slow: Some(n.clone()),
+            slow_ms: Some(a.slow_ms),
+            ..Entry::default()
+        });
     }
-    let first_fault = [
-        (a.crash > 0).then(|| a.crash_at.unwrap_or(a.duration / 2.0)),
-        a.partition_at,
-        (a.slow > 0).then(|| a.slow_at.unwrap_or(warmup)),
-    ]
-    .into_iter()
-    .flatten()
-    .fold(a.duration, f64::min);
-    let at = a.disseminate_at.or_else(|| {
-        let t = (warmup + first_fault) / 2.0;
-        (t >= warmup + 5.0).then_some(t.round())
+    if let Some(n) = &a.gc {
+        entries.push(Entry {
+            at: from,
+            until: Some(until),
+            gc: Some(n.clone()),
+            run_s: Some([a.gc_run.0, a.gc_run.1]),
+            pause_s: Some(a.gc_pause),
+            ..Entry::default()
+        });
+    }
+    if a.churn_crash.is_some() || a.churn_leave.is_some() || a.churn_join.is_some() {
+        entries.push(Entry {
+            at: from,
+            until: Some(until),
+            churn: Some(ChurnSpec {
+                crashes_per_min: a.churn_crash.clone(),
+                restart_after_s: Some(a.churn_restart),
+                leaves_per_min: a.churn_leave.clone(),
+                joins_per_min: a.churn_join.clone(),
+            }),
+            ..Entry::default()
+        });
+    }
+    if let Some(f) = a.flap {
+        entries.push(Entry {
+            at: from,
+            until: Some(until),
+            flapping: Some(f),
+            ..Entry::default()
+        });
+    }
+    if let Some(p) = a.inbound_loss {
+        entries.push(Entry {
+            at: from,
+            until: Some(until),
+            inbound_loss: Some(p),
+            nodes: a.inbound_nodes.clone(),
+            ..Entry::default()
+        });
+    }
+    for e in &a.event {
+        entries.push(Entry::parse_inline(e).map_err(|e| format!("--event {e}"))?);
+    }
+    let dissem = a.disseminate_at.or_else(|| {
+        let first = entries
+            .iter()
+            .chain(sc.timeline.iter().map(|(_, e)| e))
+            .map(|e| e.at)
+            .fold(sc.duration, f64::min);
+        let t = (warmup + first) / 2.0;
+        (a.scenario.is_none() && t >= warmup + 5.0).then_some(t.round())
     });
-    if let Some(t) = at {
-        b = b.disseminate(secs(t), 1.min(a.nodes - 1));
+    if let Some(t) = dissem {
+        entries.push(Entry {
+            at: t,
+            disseminate: Some(1.min(sc.nodes - 1)),
+            ..Entry::default()
+        });
     }
-    b
+    entries.sort_by(|x, y| x.at.total_cmp(&y.at));
+    for e in entries {
+        sc.push(e)?;
+    }
+    Ok(sc)
 }
 
 fn progress_line(p: Progress) {
@@ -240,11 +414,12 @@ fn progress_line(p: Progress) {
     let _ = std::io::stderr().flush();
 }
 
-fn run(b: Builder, show_progress: bool) -> Report {
+fn run(sc: &Scenario, seed: u64, show_progress: bool) -> Report {
+    let sim = sc.builder(seed).build();
     let report = if show_progress {
-        b.build().run_with_progress(progress_line)
+        sim.run_with_progress(progress_line)
     } else {
-        b.build().run()
+        sim.run()
     };
     if show_progress {
         eprintln!();
@@ -252,25 +427,107 @@ fn run(b: Builder, show_progress: bool) -> Report {
     report
 }
 
+fn fail(msg: &str) -> ! {
+    eprintln!("swim-sim: {msg}");
+    std::process::exit(2);
+}
+
+/// `model name` from /proc/cpuinfo, cores, kernel.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores, Linux {kernel}")
+}
+
+fn matrix_command(m: &MatrixArgs, command_line: &str) {
+    let mut opts = MatrixOptions {
+        quick: m.quick,
+        only: m.only.clone(),
+        ..MatrixOptions::default()
+    };
+    if let Some(j) = m.jobs {
+        opts.jobs = j.max(1);
+    }
+    let quiet = m.quiet;
+    let result = matrix::run(&opts, |done, total| {
+        if !quiet {
+            eprint!("\rmatrix: {done}/{total} runs ");
+            let _ = std::io::stderr().flush();
+        }
+    });
+    if !quiet {
+        eprintln!();
+    }
+    let mx = result.unwrap_or_else(|e| fail(&e));
+    let table = mx.markdown();
+    if m.json {
+        println!("{}", mx.to_json());
+    } else {
+        print!("{table}");
+        println!(
+            "\n{} runs in {:.0} s wall on {} threads",
+            mx.rows.iter().map(|r| r.runs).sum::<u64>(),
+            mx.wall_s,
+            mx.jobs
+        );
+    }
+    if let Some(out) = &m.out {
+        let md = format!(
+            "# swim-sim stress matrix\n\n\
+             Generated by `{command_line}` (run from the workspace root with \
+             `cargo run --release -p swim-sim -- matrix --out swim-sim/MATRIX.md`).\n\n\
+             Machine: {}. Wall time: {:.0} s on {} worker threads{}.\n\n\
+             {}\n{}",
+            machine(),
+            mx.wall_s,
+            mx.jobs,
+            if mx.quick { " (--quick)" } else { "" },
+            table,
+            matrix::NOTES
+        );
+        if let Err(e) = std::fs::write(out, md) {
+            fail(&format!("cannot write {}: {e}", out.display()));
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     let report = match &cli.command {
+        Command::Matrix(m) => {
+            matrix_command(m, &command_line);
+            return;
+        }
         Command::Run(a) => {
             let seed = a
                 .seed
                 .or_else(|| std::env::var("SWIM_SEED").ok()?.parse().ok())
                 .unwrap_or(1);
-            let report = run(builder(a, seed), !a.quiet && !a.json);
+            let sc = scenario(a).unwrap_or_else(|e| fail(&e));
+            let report = run(&sc, seed, !a.quiet && !a.json);
             if a.json {
-                println!("{}", json::report(&report));
+                println!("{}", report.to_json());
             } else {
                 print!("{}", report.summary());
             }
             if let Some(dir) = &a.report {
                 if let Err(e) = report.write_dir(dir, &command_line) {
-                    eprintln!("cannot write the report to {}: {e}", dir.display());
-                    std::process::exit(2);
+                    fail(&format!(
+                        "cannot write the report to {}: {e}",
+                        dir.display()
+                    ));
                 }
                 if !a.json {
                     println!("report written to {}/summary.md", dir.display());
@@ -297,37 +554,18 @@ fn main() {
                 "swim-sim demo: {nodes} nodes on a 1–5 ms LAN (Config::lan, 1 s protocol period), seed {seed}"
             );
             println!("  the nodes join through node 0, settle, then {crash} of them (1%) crash at t=60 s; 120 s simulated\n");
-            let args = RunArgs {
-                nodes,
-                duration: 120.0,
-                seed: Some(*seed),
-                loss: 0.0,
-                latency_ms: (1.0, 5.0),
-                crash,
-                crash_at: Some(60.0),
-                partition_at: None,
-                heal_at: None,
-                slow: 0,
-                slow_ms: 0.0,
-                slow_at: None,
-                profile: Profile::Lan,
-                no_lifeguard: false,
-                bootstrap: false,
-                set: Vec::new(),
-                disseminate_at: None,
-                join_spread: None,
-                json: false,
-                report: Some(dir.clone()),
-                quiet: false,
-            };
-            let report = run(builder(&args, *seed), true);
+            let args = RunArgs::parse_from_demo(nodes, *seed, crash, dir.clone());
+            let sc = scenario(&args).unwrap_or_else(|e| fail(&e));
+            let report = run(&sc, *seed, true);
             println!("\n{}", report.summary());
             if let Err(e) = report.write_dir(dir, &command_line) {
-                eprintln!("cannot write the report to {}: {e}", dir.display());
-                std::process::exit(2);
+                fail(&format!(
+                    "cannot write the report to {}: {e}",
+                    dir.display()
+                ));
             }
             println!(
-                "plots: {0}/convergence.svg, {0}/detection_cdf.svg, {0}/datagrams.svg, {0}/bytes.svg; summary: {0}/summary.md",
+                "plots: {0}/convergence.svg, {0}/detection_cdf.svg, {0}/datagrams.svg, {0}/bytes.svg, {0}/false_positives.svg; summary: {0}/summary.md",
                 dir.display()
             );
             report
@@ -335,5 +573,23 @@ fn main() {
     };
     if report.violations > 0 {
         std::process::exit(1);
+    }
+}
+
+impl RunArgs {
+    fn parse_from_demo(nodes: u32, seed: u64, crash: usize, dir: PathBuf) -> RunArgs {
+        #[derive(Parser)]
+        struct One {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let mut args = One::parse_from(["demo"]).run;
+        args.nodes = Some(nodes);
+        args.duration = Some(120.0);
+        args.seed = Some(seed);
+        args.crash = Some(NodesSpec::Count(crash));
+        args.crash_at = Some(60.0);
+        args.report = Some(dir);
+        args
     }
 }

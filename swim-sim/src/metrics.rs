@@ -4,9 +4,10 @@
 use crate::check::Violation;
 use crate::view::Bits;
 use crate::NodeId;
+use serde::Serialize;
 
 /// Detection timeline of one crash (seconds after the crash).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CrashRecord {
     /// The crashed node.
     pub node: NodeId,
@@ -29,8 +30,113 @@ pub(crate) struct OpenCrash {
     pub(crate) all_failed: Option<u64>,
 }
 
-/// Load in one second of simulated time.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug)]
+pub(crate) struct OpenRestart {
+    pub(crate) node: NodeId,
+    pub(crate) at: u64,
+    pub(crate) all_live: Option<u64>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OpenPause {
+    pub(crate) node: NodeId,
+    pub(crate) at: u64,
+    pub(crate) end: u64,
+    pub(crate) failed_all: Option<u64>,
+    pub(crate) alive_all: Option<u64>,
+}
+
+/// One pause (SIGSTOP or GC) and how the cluster saw it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PauseRecord {
+    /// The paused node.
+    pub node: NodeId,
+    /// Pause start (seconds since the start).
+    pub at_s: f64,
+    /// Its length in seconds.
+    pub len_s: f64,
+    /// Seconds after the pause start when no running node held it live.
+    pub failed_all_s: Option<f64>,
+    /// Seconds after it resumed when every running node held it live again.
+    pub alive_all_s: Option<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct OpenBroadcast {
+    pub(crate) node: NodeId,
+    pub(crate) at: u64,
+    pub(crate) bytes: usize,
+    pub(crate) accepted: bool,
+    pub(crate) reached: Bits,
+    pub(crate) target: usize,
+    pub(crate) all_at: Option<u64>,
+}
+
+/// One application broadcast and how far it got.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BroadcastRecord {
+    /// The origin.
+    pub node: NodeId,
+    /// When it was broadcast (seconds since the start).
+    pub at_s: f64,
+    /// Payload size.
+    pub bytes: usize,
+    /// `Swim::broadcast` accepted it.
+    pub accepted: bool,
+    /// Nodes that delivered it.
+    pub reached: usize,
+    /// Nodes running (besides the origin) when it was sent.
+    pub of: usize,
+    /// Seconds until all of those delivered it.
+    pub all_s: Option<f64>,
+}
+
+/// One restart with fresh state at the same address.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RestartRecord {
+    /// The node.
+    pub node: NodeId,
+    /// When it restarted (seconds since the start).
+    pub at_s: f64,
+    /// Seconds until every running node held it live.
+    pub all_live_s: Option<f64>,
+}
+
+/// Realised lag of slow nodes on one lane.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Lag {
+    /// Events delayed (datagrams handled, timer wake-ups).
+    pub events: u64,
+    /// Mean lag, seconds.
+    pub mean_s: f64,
+    /// Largest lag, seconds.
+    pub max_s: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LagSum {
+    n: u64,
+    sum: u64,
+    max: u64,
+}
+
+impl LagSum {
+    pub(crate) fn add(&mut self, ns: u64) {
+        self.n += 1;
+        self.sum += ns;
+        self.max = self.max.max(ns);
+    }
+    pub(crate) fn report(&self) -> Option<Lag> {
+        (self.n > 0).then(|| Lag {
+            events: self.n,
+            mean_s: secs(self.sum) / self.n as f64,
+            max_s: secs(self.max),
+        })
+    }
+}
+
+/// Load and false positives in one second of simulated time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct LoadBin {
     /// Datagrams sent.
     pub datagrams: u64,
@@ -38,10 +144,14 @@ pub struct LoadBin {
     pub bytes: u64,
     /// Running nodes (sampled).
     pub running: u32,
+    /// `Failed` events about running members.
+    pub false_failed: u64,
+    /// `Suspected` events about running members.
+    pub false_suspected: u64,
 }
 
 /// Live-member counts across nodes at one instant.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ViewSample {
     /// Seconds since the start.
     pub t: f64,
@@ -74,6 +184,17 @@ pub(crate) struct Metrics {
     pub(crate) datagrams_sent: u64,
     pub(crate) bytes_sent: u64,
     pub(crate) lost: u64,
+    pub(crate) lost_inbound: u64,
+    pub(crate) link_down: u64,
+    pub(crate) pause_dropped: u64,
+    pub(crate) tampered: u64,
+    pub(crate) suspected_about_live: u64,
+    pub(crate) leavers_failed: std::collections::BTreeSet<NodeId>,
+    pub(crate) restarts: Vec<OpenRestart>,
+    pub(crate) pauses: Vec<OpenPause>,
+    pub(crate) datagram_lag: LagSum,
+    pub(crate) broadcasts: Vec<OpenBroadcast>,
+    pub(crate) timer_lag: LagSum,
     pub(crate) blocked: u64,
     pub(crate) held: u64,
     pub(crate) duplicated: u64,
@@ -113,7 +234,7 @@ impl Metrics {
 }
 
 /// Detection summary over all crashes.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Detection {
     /// Crashes in the run.
     pub crashed: usize,
@@ -132,7 +253,7 @@ pub struct Detection {
 }
 
 /// False positives: live members declared Failed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FalsePositives {
     /// `Failed` events about members that were running at the time.
     pub failed_events_about_live: u64,
@@ -143,10 +264,17 @@ pub struct FalsePositives {
     /// `Failed` events about members that were leaving gracefully (they
     /// should be reported Left).
     pub failed_events_about_leavers: u64,
+    /// Distinct leavers some node reported Failed.
+    pub leavers_reported_failed: usize,
+    /// Distinct running members declared Failed that no node fault (crash,
+    /// slow, pause, inbound loss) ever targeted.
+    pub healthy_declared_failed: usize,
+    /// `Suspected` events about members that were running at the time.
+    pub suspected_events_about_live: u64,
 }
 
 /// Network load in the steady-state window.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Load {
     /// Datagrams sent per running member per protocol period.
     pub datagrams_per_member_per_period: f64,
@@ -166,10 +294,33 @@ pub struct Load {
     pub blocked: u64,
     /// Datagrams sent to crashed, left or unknown nodes.
     pub to_down_nodes: u64,
+    /// Datagrams lost to a receiver's inbound loss (asymmetric loss).
+    pub lost_inbound: u64,
+    /// Datagrams dropped by flapping links while down.
+    pub link_down: u64,
+    /// Datagrams dropped because a paused node's buffer was full.
+    pub pause_dropped: u64,
+}
+
+/// Load once faults start: the whole fault window, and a fixed window
+/// right after the first fault (a short burst must not hide a large total).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FaultLoad {
+    /// Per member per period from the first fault until the last one ends
+    /// (at least 10 s: an instant fault such as a crash is measured while
+    /// it is detected and disseminated; cut at the end of the run).
+    pub window: Load,
+    /// Length of the fixed window after the first fault, seconds.
+    pub after_s: f64,
+    /// Bytes sent per running member in that fixed window (total, not a
+    /// rate).
+    pub bytes_per_member_after: f64,
+    /// Datagrams sent per running member in that window.
+    pub datagrams_per_member_after: f64,
 }
 
 /// Convergence: every live node sees exactly the live set.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Convergence {
     /// Converged after the last fault (sampled) and still converged at the
     /// end of the run.
@@ -187,7 +338,7 @@ pub struct Convergence {
 }
 
 /// The outcome of a run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct Report {
     /// Nodes in the run (initial plus join storms).
     pub nodes: usize,
@@ -203,8 +354,22 @@ pub struct Report {
     pub detection: Detection,
     /// False positives.
     pub false_positives: FalsePositives,
-    /// Load.
+    /// Load in the steady state (before the first fault, or the whole run
+    /// after the warm-up when faults leave no quiet window).
     pub load: Load,
+    /// Load once faults start (`None` without faults).
+    pub fault_load: Option<FaultLoad>,
+    /// Pauses and how the cluster saw them.
+    pub pauses: Vec<PauseRecord>,
+    /// Restarts and how soon every node saw them alive.
+    pub restarts: Vec<RestartRecord>,
+    /// Application broadcasts and how far they got.
+    pub broadcasts: Vec<BroadcastRecord>,
+    /// Slow nodes: realised lag of received datagrams (arrival to handling,
+    /// FIFO queueing included).
+    pub slow_datagram_lag: Option<Lag>,
+    /// Slow nodes: realised lag of timer wake-ups (deadline to tick).
+    pub slow_timer_lag: Option<Lag>,
     /// Protocol periods for one metadata update to reach 99.9% of the live
     /// nodes (`None`: not measured or not reached).
     pub dissemination_rounds: Option<f64>,
@@ -218,9 +383,11 @@ pub struct Report {
     pub trace_hash: u64,
     /// Simulator events processed.
     pub events: u64,
-    /// Per-second load.
+    /// Per-second load and false positives.
+    #[serde(skip)]
     pub load_series: Vec<LoadBin>,
     /// Sampled view sizes.
+    #[serde(skip)]
     pub view_samples: Vec<ViewSample>,
     /// Sum of every node's `Stats::suspicions`, `refutations` (alive nodes).
     pub suspicions: u64,
@@ -277,6 +444,21 @@ impl Metrics {
         }
     }
 
+    /// Datagrams and bytes per running member (mean running count) over
+    /// `[from, to)` seconds: totals, not rates.
+    pub(crate) fn per_member_total(&self, from: usize, to: usize) -> (f64, f64) {
+        let bins = self.load.get(from..to.min(self.load.len())).unwrap_or(&[]);
+        let running: f64 =
+            bins.iter().map(|b| f64::from(b.running)).sum::<f64>() / bins.len().max(1) as f64;
+        let d: u64 = bins.iter().map(|b| b.datagrams).sum();
+        let b: u64 = bins.iter().map(|b| b.bytes).sum();
+        if running > 0.0 {
+            (d as f64 / running, b as f64 / running)
+        } else {
+            (0.0, 0.0)
+        }
+    }
+
     /// Load over `[from, to)` seconds; `period` in seconds.
     pub(crate) fn load(&self, from: usize, to: usize, period: f64, faulty: bool) -> Load {
         let bins = self.load.get(from..to.min(self.load.len())).unwrap_or(&[]);
@@ -300,6 +482,9 @@ impl Metrics {
             lost: self.lost,
             blocked: self.blocked,
             to_down_nodes: self.to_down_nodes + self.unroutable,
+            lost_inbound: self.lost_inbound,
+            link_down: self.link_down,
+            pause_dropped: self.pause_dropped,
         }
     }
 }

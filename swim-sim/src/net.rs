@@ -1,7 +1,8 @@
 //! The network between nodes: latency, iid loss, duplication and reordering
 //! per datagram, and link rules between node sets (partitions, one-way
-//! partitions, held links). iid loss and link breaks are separate knobs and
-//! separate counters: a partition is never reported as "loss".
+//! partitions, held links), flapping node pairs and per-node inbound loss.
+//! iid loss and link breaks are separate knobs and separate counters: a
+//! partition is never reported as "loss".
 
 use crate::rng::SimRng;
 use crate::view::Bits;
@@ -63,6 +64,10 @@ pub(crate) enum Fate {
     Deliver { delay: u64, dup: Option<u64> },
     /// Lost to iid loss.
     Lost,
+    /// Lost to the receiver's inbound loss (asymmetric loss).
+    LostInbound,
+    /// Dropped because the pair's link is flapping down.
+    LinkDown,
     /// Dropped by a partition.
     Blocked,
     /// Held by a held link.
@@ -74,6 +79,10 @@ pub(crate) enum Fate {
 pub(crate) struct Net {
     pub(crate) config: NetConfig,
     rules: Vec<Rule>,
+    /// Node pairs `(low, high)` whose link is down right now (flapping).
+    down_pairs: std::collections::BTreeSet<(NodeId, NodeId)>,
+    /// Per-node probability of losing an inbound datagram (sparse).
+    inbound_loss: std::collections::BTreeMap<NodeId, f64>,
     rng: SimRng,
 }
 
@@ -82,6 +91,8 @@ impl Net {
         Net {
             config,
             rules: Vec::new(),
+            down_pairs: Default::default(),
+            inbound_loss: Default::default(),
             rng,
         }
     }
@@ -102,9 +113,29 @@ impl Net {
         self.rules.retain(|r| r.kind != kind);
     }
 
-    /// Whether any rule is in force.
+    /// Whether any rule is in force (partitions, holds, flapping links
+    /// that are down).
     pub(crate) fn has_rules(&self) -> bool {
-        !self.rules.is_empty()
+        !self.rules.is_empty() || !self.down_pairs.is_empty()
+    }
+
+    /// Takes the link between `a` and `b` down (both ways) or back up.
+    pub(crate) fn set_pair(&mut self, a: NodeId, b: NodeId, down: bool) {
+        let key = (a.min(b), a.max(b));
+        if down {
+            self.down_pairs.insert(key);
+        } else {
+            self.down_pairs.remove(&key);
+        }
+    }
+
+    /// Sets the probability that `node` loses an inbound datagram (0 lifts it).
+    pub(crate) fn set_inbound_loss(&mut self, node: NodeId, p: f64) {
+        if p > 0.0 {
+            self.inbound_loss.insert(node, p.min(1.0));
+        } else {
+            self.inbound_loss.remove(&node);
+        }
     }
 
     /// A one-way latency draw.
@@ -125,8 +156,16 @@ impl Net {
                 };
             }
         }
+        if !self.down_pairs.is_empty() && self.down_pairs.contains(&(from.min(to), from.max(to))) {
+            return Fate::LinkDown;
+        }
         if self.rng.chance(self.config.loss) {
             return Fate::Lost;
+        }
+        if let Some(&p) = self.inbound_loss.get(&to) {
+            if self.rng.chance(p) {
+                return Fate::LostInbound;
+            }
         }
         let mut delay = self.latency();
         if self.rng.chance(self.config.reorder) {
@@ -176,6 +215,25 @@ mod tests {
             .filter(|_| net.route(0, 1) == Fate::Lost)
             .count();
         assert!((2_700..3_300).contains(&lost), "{lost}");
+    }
+
+    #[test]
+    fn flapping_pairs_and_inbound_loss() {
+        let mut net = Net::new(NetConfig::default(), SimRng::new(4, Purpose::Net));
+        net.set_pair(3, 1, true);
+        assert_eq!(net.route(1, 3), Fate::LinkDown);
+        assert_eq!(net.route(3, 1), Fate::LinkDown);
+        assert!(matches!(net.route(1, 2), Fate::Deliver { .. }));
+        net.set_pair(1, 3, false);
+        assert!(matches!(net.route(1, 3), Fate::Deliver { .. }));
+        net.set_inbound_loss(2, 0.8);
+        let lost = (0..1000)
+            .filter(|_| net.route(0, 2) == Fate::LostInbound)
+            .count();
+        assert!((700..900).contains(&lost), "{lost}");
+        assert!((0..1000).all(|_| net.route(2, 0) != Fate::LostInbound));
+        net.set_inbound_loss(2, 0.0);
+        assert!((0..100).all(|_| net.route(0, 2) != Fate::LostInbound));
     }
 
     #[test]

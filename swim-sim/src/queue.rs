@@ -9,12 +9,13 @@ use std::collections::BinaryHeap;
 /// Something that happens at a virtual instant.
 #[derive(Debug)]
 pub(crate) enum Ev {
-    /// A datagram reaches `to` (`late`: already delayed by a slow node).
+    /// A datagram reaches `to` (`stage`: fresh from the network, already
+    /// delayed by a slow node, or released from a paused node's buffer).
     Deliver {
         from: NodeId,
         to: NodeId,
         payload: Bytes,
-        late: bool,
+        stage: Stage,
     },
     /// A node's protocol timer, valid only for that node `generation`.
     Timer { node: NodeId, generation: u32 },
@@ -22,6 +23,17 @@ pub(crate) enum Ev {
     Fault(u32),
     /// Periodic sampling of views, convergence and progress.
     Sample,
+}
+
+/// Where a datagram is on its way into a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Just arrived from the network.
+    Fresh,
+    /// Already delayed by the slow node's lag.
+    Lagged,
+    /// Was queued while the node was paused.
+    Buffered,
 }
 
 #[derive(Debug)]

@@ -38,9 +38,21 @@ impl Report {
         let fp = &self.false_positives;
         let _ = writeln!(
             s,
-            "false pos.   {} Failed events about live members ({} distinct members); {} suspicions, {} refutations",
-            fp.failed_events_about_live, fp.distinct_live_declared_failed, self.suspicions, self.refutations
+            "false pos.   {} Failed events about live members ({} distinct members, {} never targeted by a fault); {} Suspected events about live members; {} suspicions, {} refutations (stats)",
+            fp.failed_events_about_live,
+            fp.distinct_live_declared_failed,
+            fp.healthy_declared_failed,
+            fp.suspected_events_about_live,
+            self.suspicions,
+            self.refutations
         );
+        if fp.failed_events_about_leavers > 0 || fp.left_events_about_running > 0 {
+            let _ = writeln!(
+                s,
+                "leaves       {} Failed events about leavers ({} distinct leavers); {} Left events about running members",
+                fp.failed_events_about_leavers, fp.leavers_reported_failed, fp.left_events_about_running
+            );
+        }
         let l = &self.load;
         let _ = writeln!(
             s,
@@ -52,11 +64,56 @@ impl Report {
             if l.window_has_faults { ", with faults" } else { "" },
             l.max_datagram_bytes
         );
+        if let Some(f) = &self.fault_load {
+            let w = &f.window;
+            let _ = writeln!(
+                s,
+                "fault load   {:.2} datagrams and {:.1} bytes per member per period (window {:.0}–{:.0} s); {:.1} KB and {:.0} datagrams per member in the {:.0} s after the first fault",
+                w.datagrams_per_member_per_period,
+                w.bytes_per_member_per_period,
+                w.window_s.0,
+                w.window_s.1,
+                f.bytes_per_member_after / 1000.0,
+                f.datagrams_per_member_after,
+                f.after_s
+            );
+        }
         let _ = writeln!(
             s,
-            "network      {} datagrams sent, {} lost (iid), {} blocked by partitions, {} to down nodes",
-            l.datagrams_total, l.lost, l.blocked, l.to_down_nodes
+            "network      {} datagrams sent, {} lost (iid), {} lost inbound, {} blocked by partitions, {} on flapping links, {} to down nodes, {} dropped by full pause buffers",
+            l.datagrams_total, l.lost, l.lost_inbound, l.blocked, l.link_down, l.to_down_nodes, l.pause_dropped
         );
+        if let (Some(d), Some(t)) = (self.slow_datagram_lag, self.slow_timer_lag) {
+            let _ = writeln!(
+                s,
+                "slow nodes   realised lag: datagrams mean {:.2} s (max {:.2} s, {} handled), timers mean {:.2} s (max {:.2} s, {} wake-ups)",
+                d.mean_s, d.max_s, d.events, t.mean_s, t.max_s, t.events
+            );
+        }
+        if !self.pauses.is_empty() {
+            let failed: Vec<f64> = self.pauses.iter().filter_map(|p| p.failed_all_s).collect();
+            let alive: Vec<f64> = self.pauses.iter().filter_map(|p| p.alive_all_s).collect();
+            let max = |v: &[f64]| v.iter().copied().reduce(f64::max);
+            let _ = writeln!(
+                s,
+                "pauses       {}: {} Failed everywhere (latest {} after the start), {} alive everywhere again (latest {} after resuming)",
+                self.pauses.len(),
+                failed.len(),
+                opt(max(&failed)),
+                alive.len(),
+                opt(max(&alive))
+            );
+        }
+        if !self.restarts.is_empty() {
+            let alive: Vec<f64> = self.restarts.iter().filter_map(|r| r.all_live_s).collect();
+            let _ = writeln!(
+                s,
+                "restarts     {}: {} alive everywhere (latest {} after the restart)",
+                self.restarts.len(),
+                alive.len(),
+                opt(alive.iter().copied().reduce(f64::max))
+            );
+        }
         if let Some(r) = self.dissemination_rounds {
             let _ = writeln!(
                 s,
@@ -88,6 +145,12 @@ impl Report {
             let _ = writeln!(s, "  {v}");
         }
         s
+    }
+
+    /// The report as one JSON object (`--json`): every field but the
+    /// per-second series.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     /// `Err` with the violations listed when any checker fired.
@@ -252,6 +315,37 @@ impl Report {
         }
     }
 
+    /// False positives second by second: `Failed` and `Suspected` events
+    /// about running members.
+    pub fn false_positives_chart(&self) -> Chart {
+        let series = |f: fn(&crate::LoadBin) -> u64| -> Vec<(f64, f64)> {
+            self.load_series
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (i as f64 + 0.5, f(b) as f64))
+                .collect()
+        };
+        Chart {
+            title: "False positives: events about running members, per second".into(),
+            x_label: "simulated time (s)".into(),
+            y_label: "events / s (all observers)".into(),
+            series: vec![
+                Series::line(
+                    "Failed about a running member",
+                    "#a50f15",
+                    series(|b| b.false_failed),
+                ),
+                Series::line(
+                    "Suspected about a running member",
+                    "#fdae6b",
+                    series(|b| b.false_suspected),
+                ),
+            ],
+            y_floor: Some(0.0),
+            ..Chart::default()
+        }
+    }
+
     /// Writes `summary.md` and the SVG plots into `dir` (created if needed).
     pub fn write_dir(&self, dir: &Path, command: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
@@ -275,6 +369,11 @@ impl Report {
                 "bytes.svg",
                 "Bytes per member per period",
                 self.bytes_chart(),
+            ),
+            (
+                "false_positives.svg",
+                "False positives over time",
+                self.false_positives_chart(),
             ),
         ];
         let mut md = String::new();
@@ -301,11 +400,7 @@ impl Report {
                 );
             }
         }
-        let _ = writeln!(
-            md,
-            "\n## JSON\n\n```json\n{}\n```",
-            crate::json::report(self)
-        );
+        let _ = writeln!(md, "\n## JSON\n\n```json\n{}\n```", self.to_json());
         std::fs::write(dir.join("summary.md"), md)
     }
 }

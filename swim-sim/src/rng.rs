@@ -16,6 +16,10 @@ pub(crate) enum Purpose {
     Faults = 3,
     /// Random fault schedules for seed sweeps.
     Schedule = 4,
+    /// Choices made while running (which node churn crashes, ...).
+    Runtime = 5,
+    /// Slow nodes' per-event lag.
+    Lag = 6,
 }
 
 /// Derives an independent 64-bit seed from `master` for `purpose` and `index`.

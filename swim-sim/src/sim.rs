@@ -3,11 +3,11 @@
 //! datagrams and timer ticks, and whatever they emit goes back through the
 //! network model into the queue.
 
-use crate::builder::{Fault, SimConfig};
+use crate::builder::{Fault, SimConfig, Tamper};
 use crate::check::{Checks, ViolationKind};
-use crate::metrics::{Metrics, OpenCrash};
+use crate::metrics::{Metrics, OpenCrash, OpenPause, OpenRestart};
 use crate::net::{Fate, LinkKind, Net};
-use crate::queue::{Ev, Queue};
+use crate::queue::{Ev, Queue, Stage};
 use crate::rng::{derive_seed, Purpose, SimRng};
 use crate::trace::Trace;
 use crate::view::{Bits, Views};
@@ -15,7 +15,7 @@ use crate::{node_addr, node_id, NodeId};
 use bytes::Bytes;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
-use swim_core::{Action, Event, State, Swim};
+use swim_core::{wire, Action, Event, State, Swim};
 
 /// Life cycle of a simulated node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,12 +38,28 @@ pub(crate) struct Slot {
     pub(crate) generation: u32,
     timer_at: Option<u64>,
     paused_until: u64,
-    slow: u64,
+    /// Datagrams queued while paused.
+    backlog: usize,
+    /// Slow node: largest lag per event (0: not slow).
+    max_lag: u64,
+    /// When the slow node's receive path is free again.
     slow_busy: u64,
+    /// The slow node's current timer deadline and the late instant drawn
+    /// for it.
+    lagged: Option<(u64, u64)>,
     pub(crate) incarnation: u64,
     pub(crate) false_failed: bool,
     self_failed_reported: bool,
+    /// A Failed/Left claim about itself the node handled at an incarnation
+    /// at least its own and has not refuted yet: (claim incarnation, since).
+    claim: Option<(u64, u64)>,
     pub(crate) crash: Option<usize>,
+    restart: Option<usize>,
+    pause: Option<usize>,
+    tamper: Option<Tamper>,
+    /// A node fault (crash, slow, pause, inbound loss, tamper) targeted
+    /// this node at some point: not counted as a healthy node.
+    pub(crate) faulted: bool,
 }
 
 /// Progress of a running simulation, for progress displays.
@@ -81,6 +97,8 @@ pub struct Sim {
     pub(crate) running: Bits,
     pub(crate) running_count: u32,
     pub(crate) last_fault: u64,
+    runtime_rng: SimRng,
+    lag_rng: SimRng,
     pub(crate) last_heal: Option<u64>,
     pub(crate) first_disturbance: u64,
     events: u64,
@@ -100,7 +118,7 @@ impl Sim {
         let last_fault = timeline
             .iter()
             .filter(|(_, f)| f.is_fault())
-            .map(|(at, _)| *at)
+            .map(|(at, f)| f.ends(*at))
             .max()
             .unwrap_or(0);
         let last_heal = timeline
@@ -121,15 +139,24 @@ impl Sim {
             generation: 0,
             timer_at: None,
             paused_until: 0,
-            slow: 0,
+            backlog: 0,
+            max_lag: 0,
             slow_busy: 0,
+            lagged: None,
             incarnation: 0,
             false_failed: false,
             self_failed_reported: false,
+            claim: None,
             crash: None,
+            restart: None,
+            pause: None,
+            tamper: None,
+            faulted: false,
         };
         Sim {
             net: Net::new(cfg.net.clone(), SimRng::new(cfg.seed, Purpose::Net)),
+            runtime_rng: SimRng::new(cfg.seed, Purpose::Runtime),
+            lag_rng: SimRng::new(cfg.seed, Purpose::Lag),
             audit_incarnations: cfg.audit_interval.map(|_| vec![Vec::new(); total]),
             cfg,
             base: Instant::now(),
@@ -186,8 +213,8 @@ impl Sim {
                     from,
                     to,
                     payload,
-                    late,
-                } => self.deliver(from, to, payload, late),
+                    stage,
+                } => self.deliver(from, to, payload, stage),
                 Ev::Timer { node, generation } => self.timer(node, generation),
                 Ev::Fault(i) => self.fault(i as usize),
                 Ev::Sample => {
@@ -210,47 +237,119 @@ impl Sim {
         self.base + Duration::from_nanos(t)
     }
 
-    fn deliver(&mut self, from: NodeId, to: NodeId, payload: Bytes, late: bool) {
+    fn deliver(&mut self, from: NodeId, to: NodeId, payload: Bytes, stage: Stage) {
         let now = self.now;
         let slot = &mut self.nodes[to as usize];
+        if stage == Stage::Buffered {
+            slot.backlog = slot.backlog.saturating_sub(1);
+        }
         if !matches!(slot.status, Status::Running | Status::Leaving) {
             self.metrics.to_down_nodes += 1;
             return;
         }
         if slot.paused_until > now {
+            if slot.backlog >= self.cfg.pause_queue {
+                self.metrics.pause_dropped += 1;
+                return;
+            }
+            slot.backlog += 1;
             let at = slot.paused_until;
+            let stage = Stage::Buffered;
             self.queue.push(
                 at,
                 Ev::Deliver {
                     from,
                     to,
                     payload,
-                    late,
+                    stage,
                 },
             );
             return;
         }
-        if slot.slow > 0 && !late {
-            let at = (now + slot.slow).max(slot.slow_busy);
+        if slot.max_lag > 0 && stage == Stage::Fresh {
+            let lag = self.lag_rng.range(0, slot.max_lag);
+            let at = (now + lag).max(slot.slow_busy);
             slot.slow_busy = at;
+            self.metrics.datagram_lag.add(at - now);
+            let stage = Stage::Lagged;
             self.queue.push(
                 at,
                 Ev::Deliver {
                     from,
                     to,
                     payload,
-                    late: true,
+                    stage,
                 },
             );
             return;
         }
         self.trace.datagram(now, from, to, &payload);
+        let payload = self.inspect_inbound(to, payload);
         let t = self.instant(now);
         let Some(swim) = self.nodes[to as usize].swim.as_mut() else {
             return;
         };
         let actions = swim.handle_datagram(t, node_addr(from), &payload);
         self.apply(to, actions);
+    }
+
+    /// The self-claim checker's input: notes a Failed/Left claim about the
+    /// receiving node at an incarnation at least its own (the node must
+    /// refute it). Decodes only while some running node does not hold the
+    /// receiver live (in a calm cluster nothing is decoded). Returns the
+    /// datagram the node handles (rewritten only by a test `Tamper`).
+    fn inspect_inbound(&mut self, to: NodeId, payload: Bytes) -> Bytes {
+        let slot = &self.nodes[to as usize];
+        let tamper = slot.tamper;
+        let doubted = (self.views.holders(to) as usize) + 1 < self.running_count as usize;
+        if slot.status != Status::Running || !(doubted || tamper.is_some()) {
+            return payload;
+        }
+        let Some(own) = slot.swim.as_ref().map(|s| s.local().incarnation) else {
+            return payload;
+        };
+        let me = node_addr(to);
+        // Cheap pre-filter: a claim about the node carries its address
+        // (4 address bytes, 2 port bytes). The checker tests show this
+        // still finds the claims if the wire format changes.
+        let mut raw = [0u8; 6];
+        raw[..4].copy_from_slice(&me.ip().octets());
+        raw[4..].copy_from_slice(&me.port().to_be_bytes());
+        let mentioned = payload.windows(6).any(|w| w == raw);
+        let strip = tamper == Some(Tamper::IgnoreClaimsAboutSelf);
+        if !mentioned && !strip {
+            return payload;
+        }
+        let Ok(mut packet) = wire::decode::<SocketAddrV4>(&payload, &wire::Limits::UNLIMITED)
+        else {
+            return payload;
+        };
+        let about_me = |u: &wire::Update<SocketAddrV4>| u.addr == me;
+        let claim = packet
+            .updates
+            .iter()
+            .chain(match &packet.body {
+                wire::Body::Members { records, .. } => records.as_slice(),
+                _ => &[],
+            })
+            .filter(|u| about_me(u) && matches!(u.kind.state(), State::Failed | State::Left))
+            .map(|u| u.incarnation)
+            .filter(|&i| i >= own && mentioned)
+            .max();
+        if let Some(inc) = claim {
+            let slot = &mut self.nodes[to as usize];
+            let since = slot.claim.map_or(self.now, |(_, t)| t);
+            let worst = slot.claim.map_or(inc, |(i, _)| i.max(inc));
+            slot.claim = Some((worst, since));
+        }
+        if !strip {
+            return payload;
+        }
+        packet.updates.retain(|u| !about_me(u));
+        if let wire::Body::Members { records, .. } = &mut packet.body {
+            records.retain(|u| !about_me(u));
+        }
+        Bytes::from(wire::encode(&packet))
     }
 
     fn timer(&mut self, node: NodeId, generation: u32) {
@@ -270,7 +369,11 @@ impl Sim {
         let Some(swim) = slot.swim.as_mut() else {
             return;
         };
-        if swim.next_deadline().is_some_and(|d| d <= t) {
+        if let Some(d) = swim.next_deadline().filter(|&d| d <= t) {
+            if slot.max_lag > 0 {
+                let lag = t.saturating_duration_since(d).as_nanos() as u64;
+                self.metrics.timer_lag.add(lag);
+            }
             let actions = swim.tick(t);
             self.trace.mix2(7, now, u64::from(node));
             self.apply(node, actions);
@@ -289,7 +392,19 @@ impl Sim {
         let Some(d) = swim.next_deadline() else {
             return;
         };
-        let at = (d.saturating_duration_since(self.base).as_nanos() as u64).max(self.now);
+        let mut at = d.saturating_duration_since(self.base).as_nanos() as u64;
+        if slot.max_lag > 0 {
+            // A slow node wakes up late: deadline + a fresh lag per deadline.
+            at = match slot.lagged {
+                Some((d, fire)) if d == at => fire,
+                _ => {
+                    let fire = at + self.lag_rng.range(0, slot.max_lag);
+                    slot.lagged = Some((at, fire));
+                    fire
+                }
+            };
+        }
+        let at = at.max(self.now);
         if slot.timer_at.is_none_or(|t| at < t) {
             slot.timer_at = Some(at);
             self.queue.push(
@@ -304,10 +419,18 @@ impl Sim {
 
     /// Carries out what node `o` asked for, then checks its own state.
     pub(crate) fn apply(&mut self, o: NodeId, actions: Vec<Action<SocketAddrV4>>) {
+        let tamper = self.nodes[o as usize].tamper;
         for action in actions {
-            match action {
-                Action::Send { to, payload } => self.send(o, to, payload),
-                Action::Event(e) => self.observe(o, e),
+            match (action, tamper) {
+                (Action::Send { .. }, Some(Tamper::Mute)) => self.metrics.tampered += 1,
+                (Action::Send { to, payload }, Some(Tamper::Pad)) => {
+                    let mut padded = payload.to_vec();
+                    padded.resize(padded.len() + 2000, 0);
+                    self.send(o, to, Bytes::from(padded));
+                }
+                (Action::Send { to, payload }, _) => self.send(o, to, payload),
+                (Action::Event(_), Some(Tamper::DropEvents)) => self.metrics.tampered += 1,
+                (Action::Event(e), _) => self.observe(o, e),
             }
         }
         self.check_local(o);
@@ -330,6 +453,8 @@ impl Sim {
         };
         match self.net.route(from, to) {
             Fate::Lost => self.metrics.lost += 1,
+            Fate::LostInbound => self.metrics.lost_inbound += 1,
+            Fate::LinkDown => self.metrics.link_down += 1,
             Fate::Blocked => self.metrics.blocked += 1,
             Fate::Held => {
                 self.metrics.held += 1;
@@ -342,7 +467,7 @@ impl Sim {
                         from,
                         to,
                         payload: payload.clone(),
-                        late: false,
+                        stage: Stage::Fresh,
                     };
                     self.queue.push(now + d, ev);
                 }
@@ -352,7 +477,7 @@ impl Sim {
                         from,
                         to,
                         payload,
-                        late: false,
+                        stage: Stage::Fresh,
                     },
                 );
             }
@@ -383,6 +508,34 @@ impl Sim {
             self.checks
                 .report(now, o, ViolationKind::SelfFailed, detail);
         }
+        self.check_claim(o);
+    }
+
+    /// A running node that handled a Failed/Left claim about itself at an
+    /// incarnation at least its own must refute it (incarnation past the
+    /// claim) within `refute_within`; otherwise it has accepted being dead.
+    fn check_claim(&mut self, o: NodeId) {
+        let now = self.now;
+        let slot = &mut self.nodes[o as usize];
+        let Some((inc, since)) = slot.claim else {
+            return;
+        };
+        let own = slot.swim.as_ref().map(|s| s.local().incarnation);
+        if slot.status != Status::Running || own.is_none_or(|own| own > inc) {
+            slot.claim = None;
+            return;
+        }
+        let grace = self.cfg.refute_within.as_nanos() as u64;
+        if now >= since + grace && !slot.self_failed_reported {
+            slot.self_failed_reported = true;
+            let detail = format!(
+                "handled a Failed/Left claim about itself at incarnation {inc} (own {}) {:.1} s ago and has not refuted it",
+                own.unwrap_or(0),
+                crate::metrics::secs(now - since)
+            );
+            self.checks
+                .report(now, o, ViolationKind::SelfFailed, detail);
+        }
     }
 
     fn observe(&mut self, o: NodeId, e: Event<SocketAddrV4>) {
@@ -394,8 +547,15 @@ impl Sim {
             Event::Alive { member } => (4, *member),
             Event::Failed { member } => (5, *member),
             Event::Left { member } => (6, *member),
-            Event::Message { from, .. } => {
+            Event::Message {
+                from,
+                payload,
+                broadcast,
+            } => {
                 self.metrics.messages += 1;
+                if *broadcast {
+                    self.broadcast_delivered(o, *from, payload);
+                }
                 (0, *from)
             }
         };
@@ -410,6 +570,10 @@ impl Sim {
             1 | 3 | 4 => {
                 if kind == 3 {
                     self.metrics.suspected_events += 1;
+                    if status == Status::Running {
+                        self.metrics.suspected_about_live += 1;
+                        self.metrics.bin(now).false_suspected += 1;
+                    }
                     if let Some(c) = crash.map(|c| &mut self.metrics.crashes[c]) {
                         c.first_suspect.get_or_insert(now);
                     }
@@ -418,12 +582,13 @@ impl Sim {
                 let held = self.held_incarnation(o, m);
                 let newer =
                     matches!((held, self.dead_at.get(&(o, m))), (Some(h), Some(&d)) if h > d);
-                if self.views.mark_live(o, m)
-                    && down
-                    && self.views.reported_dead(o, m)
-                    && !self.nodes[m as usize].false_failed
-                    && !newer
-                {
+                let news = self.views.mark_live(o, m);
+                if news {
+                    self.check_all_live(m);
+                }
+                // Not waived for members that were ever falsely failed: a
+                // legitimate comeback carries a newer incarnation.
+                if news && down && self.views.reported_dead(o, m) && !newer {
                     self.views.forget_report(o, m);
                     let detail =
                         format!("holds {m} live again after reporting it dead; it is {status:?}");
@@ -436,12 +601,16 @@ impl Sim {
                     match status {
                         Status::Running => {
                             self.metrics.failed_about_live += 1;
+                            self.metrics.bin(now).false_failed += 1;
                             if let Some(b) = self.metrics.distinct_false.as_mut() {
                                 b.set(m);
                             }
                             self.nodes[m as usize].false_failed = true;
                         }
-                        Status::Leaving | Status::Gone => self.metrics.failed_about_leaver += 1,
+                        Status::Leaving | Status::Gone => {
+                            self.metrics.failed_about_leaver += 1;
+                            self.metrics.leavers_failed.insert(m);
+                        }
                         _ => {}
                     }
                     if let Some(c) = crash.map(|c| &mut self.metrics.crashes[c]) {
@@ -471,6 +640,31 @@ impl Sim {
         }
     }
 
+    /// Observer `o` delivered a broadcast: the first 8 bytes of the
+    /// simulator's payloads are the broadcast's index.
+    fn broadcast_delivered(&mut self, o: NodeId, from: SocketAddrV4, payload: &[u8]) {
+        let Some(index) = payload.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+            return;
+        };
+        let now = self.now;
+        let origin = node_id(from);
+        let Some(b) = self
+            .metrics
+            .broadcasts
+            .get_mut(u64::from_le_bytes(index) as usize)
+        else {
+            return;
+        };
+        if origin == Some(b.node)
+            && o != b.node
+            && b.reached.set(o)
+            && b.all_at.is_none()
+            && b.reached.count() >= b.target
+        {
+            b.all_at = Some(now);
+        }
+    }
+
     /// The incarnation observer `o` holds for member `m` right now.
     fn held_incarnation(&self, o: NodeId, m: NodeId) -> Option<u64> {
         let swim = self.nodes.get(o as usize)?.swim.as_ref()?;
@@ -479,8 +673,36 @@ impl Sim {
 
     /// No running node holds `m` live any more.
     fn all_gone(&mut self, m: NodeId) {
-        if let Some(c) = self.nodes[m as usize].crash {
-            self.metrics.crashes[c].all_failed.get_or_insert(self.now);
+        let now = self.now;
+        let slot = &self.nodes[m as usize];
+        if let Some(c) = slot.crash {
+            self.metrics.crashes[c].all_failed.get_or_insert(now);
+        }
+        if let Some(p) = slot.pause.map(|p| &mut self.metrics.pauses[p]) {
+            if now >= p.at && p.alive_all.is_none() {
+                p.failed_all.get_or_insert(now);
+            }
+        }
+    }
+
+    /// Whether every other running node holds `m` live: closes `m`'s open
+    /// restart and (after it resumed) pause records.
+    fn check_all_live(&mut self, m: NodeId) {
+        let now = self.now;
+        let slot = &self.nodes[m as usize];
+        if slot.status != Status::Running
+            || (self.views.holders(m) as usize) + 1 < self.running_count as usize
+        {
+            return;
+        }
+        if let Some(r) = slot.restart.map(|r| &mut self.metrics.restarts[r]) {
+            r.all_live.get_or_insert(now);
+        }
+        // Called on every new live mark and when the pause ends: exact.
+        if let Some(p) = slot.pause.map(|p| &mut self.metrics.pauses[p]) {
+            if now >= p.end && p.alive_all.is_none() {
+                p.alive_all = Some(now);
+            }
         }
     }
 
@@ -506,7 +728,7 @@ impl Sim {
                                 from: f,
                                 to: t,
                                 payload,
-                                late: false,
+                                stage: Stage::Fresh,
                             },
                         );
                     } else {
@@ -526,32 +748,94 @@ impl Sim {
                     if let Some(a) = self.audit_incarnations.as_mut() {
                         a[n as usize].clear();
                     }
+                    self.metrics.restarts.push(OpenRestart {
+                        node: n,
+                        at: now,
+                        all_live: None,
+                    });
                     self.start(n, &seeds);
+                    self.nodes[n as usize].restart = Some(self.metrics.restarts.len() - 1);
+                    self.check_all_live(n);
                 }
             }
             Fault::Pause { node, dur } => {
                 if let Some(s) = self.nodes.get_mut(node as usize) {
-                    s.paused_until = s.paused_until.max(now + dur);
+                    if matches!(s.status, Status::Running | Status::Leaving) {
+                        s.faulted = true;
+                        s.paused_until = s.paused_until.max(now + dur);
+                        self.metrics.pauses.push(OpenPause {
+                            node,
+                            at: now,
+                            end: s.paused_until,
+                            failed_all: None,
+                            alive_all: None,
+                        });
+                        s.pause = Some(self.metrics.pauses.len() - 1);
+                        let end = s.paused_until;
+                        // Closes the record if nobody doubts it at the end.
+                        let i = self.dynamic(end, Fault::Resumed(node));
+                        self.queue.push(end, Ev::Fault(i));
+                    }
                 }
             }
-            Fault::Slow { node, delay } => {
+            Fault::Resumed(node) => self.check_all_live(node),
+            Fault::Slow { node, max_lag } => {
                 if let Some(s) = self.nodes.get_mut(node as usize) {
-                    s.slow = delay;
+                    s.max_lag = max_lag;
+                    s.lagged = None;
+                    s.faulted |= max_lag > 0;
                 }
             }
-            Fault::Leave(n) => {
-                let Some(slot) = self.nodes.get_mut(n as usize) else {
-                    return;
-                };
-                if slot.status != Status::Running {
-                    return;
+            Fault::Leave(n) => self.leave(n),
+            Fault::InboundLoss { node, p } => {
+                if let Some(s) = self.nodes.get_mut(node as usize) {
+                    s.faulted |= p > 0.0;
                 }
-                slot.status = Status::Leaving;
-                self.set_running(n, false);
+                self.net.set_inbound_loss(node, p);
+            }
+            Fault::Link { a, b, down } => self.net.set_pair(a, b, down),
+            Fault::ChurnCrash { restart_after } => {
+                if let Some(n) = self.random_running() {
+                    self.crash(n);
+                    let at = now + restart_after;
+                    let i = self.dynamic(at, Fault::Restart(n));
+                    self.queue.push(at, Ev::Fault(i));
+                }
+            }
+            Fault::ChurnLeave => {
+                if let Some(n) = self.random_running() {
+                    self.leave(n);
+                    let at = now + self.cfg.leave_linger.as_nanos() as u64;
+                    let i = self.dynamic(at, Fault::Stop(n));
+                    self.queue.push(at, Ev::Fault(i));
+                }
+            }
+            Fault::JoinAny(node) => {
+                let seeds: Vec<NodeId> = (0..3).filter_map(|_| self.random_running()).collect();
+                self.start(node, &seeds);
+            }
+            Fault::Tamper { node, tamper } => self.tamper(node, tamper),
+            Fault::Broadcast { node, bytes } => {
+                let index = self.metrics.broadcasts.len() as u64;
+                let mut payload = vec![0xb5u8; bytes.max(8)];
+                payload[..8].copy_from_slice(&index.to_le_bytes());
                 let t = self.instant(now);
-                if let Some(swim) = self.nodes[n as usize].swim.as_mut() {
-                    let actions = swim.leave(t);
-                    self.apply(n, actions);
+                let result = self
+                    .nodes
+                    .get_mut(node as usize)
+                    .and_then(|s| s.swim.as_mut())
+                    .map(|s| s.broadcast(t, Bytes::from(payload)));
+                self.metrics.broadcasts.push(crate::metrics::OpenBroadcast {
+                    node,
+                    at: now,
+                    bytes: bytes.max(8),
+                    accepted: matches!(result, Some(Ok(_))),
+                    reached: Bits::new(self.nodes.len()),
+                    target: (self.running_count as usize).saturating_sub(1),
+                    all_at: None,
+                });
+                if let Some(Ok(actions)) = result {
+                    self.apply(node, actions);
                 }
             }
             Fault::Stop(n) => {
@@ -586,6 +870,100 @@ impl Sim {
         }
     }
 
+    /// Appends a timeline entry decided while running; returns its index.
+    fn dynamic(&mut self, at: u64, fault: Fault) -> u32 {
+        if fault.is_fault() {
+            self.last_fault = self.last_fault.max(fault.ends(at));
+        }
+        self.timeline.push((at, fault));
+        (self.timeline.len() - 1) as u32
+    }
+
+    /// A running node other than node 0 (the seed of joins), chosen from
+    /// the run's seed.
+    fn random_running(&mut self) -> Option<NodeId> {
+        let live: Vec<NodeId> = self
+            .running
+            .iter()
+            .filter(|&n| n != 0 && self.nodes[n as usize].status == Status::Running)
+            .collect();
+        (!live.is_empty()).then(|| live[self.runtime_rng.below(live.len() as u64) as usize])
+    }
+
+    fn leave(&mut self, n: NodeId) {
+        let Some(slot) = self.nodes.get_mut(n as usize) else {
+            return;
+        };
+        if slot.status != Status::Running {
+            return;
+        }
+        slot.status = Status::Leaving;
+        self.set_running(n, false);
+        let t = self.instant(self.now);
+        if let Some(swim) = self.nodes[n as usize].swim.as_mut() {
+            let actions = swim.leave(t);
+            self.apply(n, actions);
+        }
+    }
+
+    /// Breaks `node` on purpose (see [`Tamper`]).
+    fn tamper(&mut self, node: NodeId, tamper: Tamper) {
+        let Some(slot) = self.nodes.get_mut(node as usize) else {
+            return;
+        };
+        if slot.status != Status::Running {
+            return;
+        }
+        slot.tamper = Some(tamper);
+        slot.faulted = true;
+        let t = self.instant(self.now);
+        let seed = derive_seed(
+            self.cfg.seed,
+            Purpose::Node,
+            u64::from(node) << 32 | 0xffff_ffff,
+        );
+        let fresh = || Swim::new(node_addr(node), self.cfg.config.clone(), seed).ok();
+        let actions = match tamper {
+            Tamper::Amnesia => {
+                let seeds: Vec<SocketAddrV4> = self
+                    .running
+                    .iter()
+                    .filter(|&s| s != node)
+                    .take(3)
+                    .map(node_addr)
+                    .collect();
+                let mut swim = fresh();
+                let actions = swim.as_mut().map(|s| s.join(t, &seeds));
+                self.nodes[node as usize].swim = swim;
+                actions
+            }
+            Tamper::Rollback => {
+                let initial = self.cfg.nodes;
+                let mut swim = fresh();
+                let actions = swim.as_mut().map(|s| {
+                    s.restore(
+                        t,
+                        (0..initial)
+                            .filter(|&n| n != node)
+                            .map(|n| swim_core::Member {
+                                addr: node_addr(n),
+                                incarnation: 0,
+                                state: State::Alive,
+                                meta: Default::default(),
+                            }),
+                    )
+                });
+                self.nodes[node as usize].swim = swim;
+                actions
+            }
+            _ => None,
+        };
+        self.nodes[node as usize].timer_at = None;
+        if let Some(actions) = actions {
+            self.apply(node, actions);
+        }
+    }
+
     fn start(&mut self, node: NodeId, seeds: &[NodeId]) {
         let Some(slot) = self.nodes.get_mut(node as usize) else {
             return;
@@ -607,11 +985,17 @@ impl Sim {
         slot.status = Status::Running;
         slot.timer_at = None;
         slot.paused_until = 0;
+        slot.backlog = 0;
         slot.slow_busy = 0;
+        slot.lagged = None;
         slot.incarnation = 0;
         slot.false_failed = false;
         slot.self_failed_reported = false;
+        slot.claim = None;
         slot.crash = None;
+        slot.restart = None;
+        slot.pause = None;
+        slot.tamper = None;
         self.set_running(node, true);
         let seeds: Vec<SocketAddrV4> = seeds
             .iter()
@@ -646,6 +1030,7 @@ impl Sim {
         if !matches!(slot.status, Status::Running | Status::Leaving) {
             return;
         }
+        self.nodes[n as usize].faulted = true;
         self.stop(n, Status::Crashed);
         if was_running {
             self.metrics.crashes.push(OpenCrash {
@@ -720,6 +1105,12 @@ impl Sim {
             if now >= self.last_fault {
                 self.metrics.converged_after_faults = Some(now);
             }
+        }
+        let pending: Vec<NodeId> = (0..self.nodes.len() as NodeId)
+            .filter(|&n| self.nodes[n as usize].claim.is_some())
+            .collect();
+        for n in pending {
+            self.check_claim(n);
         }
         if let Some(a) = self.cfg.audit_interval {
             if now >= self.next_audit {

@@ -1,5 +1,6 @@
-//! Slow node: a few members handle every datagram late (their timers still
-//! fire on time), so they miss acks and accuse healthy peers. Lifeguard
+//! Slow node: a few members handle every datagram late and wake up late
+//! (each lag uniform in [0, 1 s]), so they miss acks and accuse healthy
+//! peers. Lifeguard
 //! (local health, nacks, dynamic suspicion, buddy) must cut the false
 //! Failed declarations at least tenfold compared with plain SWIM.
 
