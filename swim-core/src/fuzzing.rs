@@ -76,6 +76,9 @@ pub struct Footprint {
     pub relays: usize,
     /// Recently joined members (facilitator).
     pub recent: usize,
+    /// Security tables: replay windows, challenges, held datagrams,
+    /// validated sources, recent broadcasts.
+    pub security: usize,
 }
 
 /// A node's current [`Footprint`].
@@ -92,6 +95,7 @@ pub fn footprint<A: Addr>(node: &Swim<A>) -> Footprint {
         tombstones: node.tombstones.len(),
         relays: node.prober.relays_len(),
         recent: node.recent.len(),
+        security: node.guard.footprint(),
     }
 }
 
@@ -119,6 +123,10 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
     check(f.tombstones <= 4 * m, "tombstones");
     check(f.relays <= c.max_relays, "relays");
     check(f.recent <= c.facilitator_members + 1, "recent members");
+    check(
+        f.security <= 2 * m.max(1024) + 64 + 32 + 16,
+        "security tables",
+    );
 }
 
 /// Every timer of `node`, for failure messages.

@@ -310,6 +310,7 @@ impl<A: Addr> Swim<A> {
             return;
         };
         b.push_record(&self.self_update());
+        self.push_recent_broadcasts(&mut b);
         let next = self.fill_page(&mut b, self.sync_cursor, Some(to), false);
         self.sync_cursor = next.unwrap_or(0);
         let payload = b.finish();

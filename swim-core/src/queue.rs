@@ -40,6 +40,9 @@ pub(crate) struct TxQueue<K, V> {
     stale: usize,
     max: usize,
     taken: Vec<u32>,
+    /// While set, [`select`](Self::select) counts nothing as sent (a reply
+    /// to an unvalidated source must not spend the resend budget).
+    pub(crate) uncounted: bool,
 }
 
 impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
@@ -52,6 +55,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
             stale: 0,
             max,
             taken: Vec::new(),
+            uncounted: false,
         }
     }
 
@@ -189,6 +193,9 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
                     Offer::Stop => break 'outer,
                 }
             }
+        }
+        if self.uncounted {
+            return;
         }
         let taken = core::mem::take(&mut self.taken);
         for &i in &taken {
