@@ -225,3 +225,278 @@ fn rotating_keys_under_loss_causes_no_false_failures() {
     let rejected: u64 = (0..n).map(|i| net.node(i).stats().envelope_rejected).sum();
     eprintln!("rotation: {rejected} datagrams rejected during the rotation, 0 false failures");
 }
+
+// ----- replay protection (issue 12: found 1, 4 keyed, 6 keyed, 9) -----
+
+use crate::testkit::A;
+use crate::wire::{Body, Packet};
+use crate::Swim;
+
+/// Opens and decodes a captured datagram as node `i` would.
+fn open_as(net: &Net, i: usize, bytes: &[u8]) -> Option<Packet<A>> {
+    let mut scratch = Vec::new();
+    let node = net.node(i);
+    let plain = node.envelope().open(bytes, &mut scratch).ok()?;
+    crate::wire::decode::<A>(plain, &node.limits).ok()
+}
+
+/// The first captured datagram from `from` to `to` whose body matches.
+fn captured(net: &Net, from: usize, to: usize, want: impl Fn(&Body<A>) -> bool) -> Vec<u8> {
+    let tap = net.tap.as_ref().unwrap();
+    tap.iter()
+        .filter(|(f, t, _)| *f == from && *t == to)
+        .find(|(_, _, b)| open_as(net, to, b).is_some_and(|p| want(&p.body)))
+        .map(|(_, _, b)| b.to_vec())
+        .expect("captured")
+}
+
+fn view_of(net: &Net, i: usize) -> Vec<(A, u64, State)> {
+    net.node(i)
+        .members()
+        .map(|m| (m.addr, m.incarnation, m.state))
+        .collect()
+}
+
+fn sent_bytes(actions: &[Action<A>]) -> Vec<usize> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { payload, .. } => Some(payload.len()),
+            Action::Event(_) => None,
+        })
+        .collect()
+}
+
+/// Delivers a replay to node `to` as if from `from`; asserts it was dropped
+/// as a replay and caused nothing at all.
+fn assert_replay_ignored(net: &mut Net, from: A, to: usize, bytes: &[u8]) {
+    let before = view_of(net, to);
+    let rejected = net.node(to).stats().replays_rejected;
+    let now = net.start + net.now;
+    let out = net.node_mut(to).handle_datagram(now, from, bytes);
+    assert!(out.is_empty(), "a replay draws nothing: {out:?}");
+    assert_eq!(net.node(to).stats().replays_rejected, rejected + 1);
+    assert_eq!(view_of(net, to), before, "a replay changes nothing");
+}
+
+#[test]
+fn a_replayed_sealed_ping_is_rejected_at_once_later_elsewhere_and_after_rotation() {
+    // Found 1 and 6 (keyed): a sealed ping captured on the wire and resent
+    // from another address was accepted and answered with 10-23x its size.
+    let mut net = secured_cluster(4, &keyed(&[], 1, Some("prod")), 11);
+    net.tap = Some(Vec::new());
+    net.run_for(5 * S);
+    let ping = captured(&net, 1, 0, |b| matches!(b, Body::Ping { .. }));
+    for from in [addr(1), addr(2), addr(9)] {
+        assert_replay_ignored(&mut net, from, 0, &ping);
+    }
+    // Minutes later.
+    net.run_for(180 * S);
+    for from in [addr(1), addr(9)] {
+        assert_replay_ignored(&mut net, from, 0, &ping);
+    }
+    // After a rotation (the old key still installed: it still authenticates).
+    for i in 0..4 {
+        net.node_mut(i)
+            .set_envelope(keyed(&[1], 2, Some("prod")))
+            .unwrap();
+    }
+    net.run_for(10 * S);
+    assert_replay_ignored(&mut net, addr(3), 0, &ping);
+    assert!(net.converged());
+    let challenges: u64 = (0..4).map(|i| net.node(i).stats().challenges_sent).sum();
+    eprintln!("challenges sent while the cluster formed and ran: {challenges}");
+}
+
+#[test]
+fn replays_to_a_node_that_never_saw_the_sender_run_are_challenged_and_dropped() {
+    // A receiver that restarted knows no epoch: the capture is held, its
+    // source challenged, and released only if the sender answers for that
+    // same run and recently. A sender that restarted answers for its new run.
+    let env = keyed(&[], 1, None);
+    let mut net = secured_cluster(3, &env, 12);
+    net.tap = Some(Vec::new());
+    net.run_for(5 * S);
+    let ping = captured(&net, 1, 0, |b| matches!(b, Body::Ping { .. }));
+    net.run_for(10 * S);
+    // Node 0 restarts (fresh state, new seed): it knows no epoch.
+    let mut fresh = Swim::new(addr(0), Config::lan(), 999).unwrap();
+    fresh.set_envelope(env.clone()).unwrap();
+    net.nodes[0] = Some(fresh);
+    let now = net.start + net.now;
+    net.node_mut(0).join(now, &[]);
+    for from in [addr(9), addr(1)] {
+        let now = net.start + net.now;
+        let out = net.node_mut(0).handle_datagram(now, from, &ping);
+        let sizes = sent_bytes(&out);
+        assert_eq!(sizes.len(), 1, "one challenge, nothing else: {out:?}");
+        assert!(sizes[0] <= 3 * ping.len(), "{sizes:?} for {}", ping.len());
+        assert!(net.node(0).members().next().is_none(), "nothing applied");
+        // Deliver the challenge: node 1 answers (for its current epoch, at
+        // a counter far past the capture), node 9 does not exist.
+        for a in out {
+            if let Action::Send { to, payload } = a {
+                let j = net.index(to);
+                if j < 3 {
+                    let now = net.start + net.now;
+                    let answer = net.node_mut(j).handle_datagram(now, addr(0), &payload);
+                    for b in answer {
+                        if let Action::Send { payload, .. } = b {
+                            let now = net.start + net.now;
+                            let out = net.node_mut(0).handle_datagram(now, from, &payload);
+                            assert!(out.is_empty(), "{out:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(net.node(0).members().next().is_none(), "still nothing");
+    }
+    // Node 1's answer admitted its run at a counter past the capture, and
+    // the held capture was dropped as too old.
+    assert_eq!(net.node(0).stats().replays_rejected, 1);
+    assert_replay_ignored(&mut net, addr(2), 0, &ping);
+    // The cluster re-forms around the restarted node as usual.
+    let now = net.start + net.now;
+    for a in net.node_mut(0).join(now, &[addr(1)]) {
+        if let Action::Send { to, payload } = a {
+            let j = net.index(to);
+            net.inject(addr(0), j, &payload);
+        }
+    }
+    assert!(net.run_until(30 * S, S / 10, Net::converged).is_some());
+}
+
+#[test]
+fn a_replayed_sealed_join_of_a_reaped_member_makes_no_ghost() {
+    // Found 9: replaying a reaped member's captured sealed join produced
+    // joined -> suspected -> failed events on demand, once per retention.
+    let env = keyed(&[], 1, Some("prod"));
+    let mut net = Net::new(4, Config::local(), 13);
+    for i in 0..4 {
+        net.node_mut(i).set_envelope(env.clone()).unwrap();
+    }
+    net.tap = Some(Vec::new());
+    net.join_all_through(0);
+    assert!(net.run_until(30 * S, S / 10, Net::converged).is_some());
+    let join = captured(&net, 3, 0, |b| matches!(b, Body::Join { .. }));
+    net.tap = None;
+    net.crash(3);
+    let gone = |n: &Net| (0..3).all(|i| n.node(i).member(&addr(3)).is_none());
+    assert!(net.run_until(600 * S, S, gone).is_some(), "node 3 reaped");
+    let events = net.events.len();
+    for from in [addr(3), addr(7)] {
+        assert_replay_ignored(&mut net, from, 0, &join);
+    }
+    net.run_for(30 * S);
+    assert_eq!(
+        net.events_about(3)
+            .filter(|e| e.at > net.now - 31 * S)
+            .count(),
+        0
+    );
+    assert!(gone(&net));
+    assert!(net.events.len() >= events);
+}
+
+#[test]
+fn a_replayed_sealed_left_after_a_restart_evicts_nobody() {
+    // Found 4 (keyed, with no key): replaying a member's captured sealed
+    // Left after it restarted evicted it for the whole retention.
+    let env = keyed(&[], 1, None);
+    let mut net = secured_cluster(4, &env, 14);
+    let now = net.start + net.now;
+    let notice = net.node_mut(3).leave(now);
+    let mut lefts = Vec::new();
+    for a in notice {
+        if let Action::Send { to, payload } = a {
+            let j = net.index(to);
+            lefts.push((j, payload.to_vec()));
+            net.inject(addr(3), j, &payload);
+        }
+    }
+    net.run_for(5 * S);
+    assert!(!lefts.is_empty());
+    assert_eq!(net.view(0, 3).or(net.view(1, 3)), Some(State::Left));
+    // Node 3 restarts at the same address (fresh state, new run).
+    let mut fresh = Swim::new(addr(3), Config::lan(), 4242).unwrap();
+    fresh.set_envelope(env).unwrap();
+    net.nodes[3] = Some(fresh);
+    let now = net.start + net.now;
+    let out = net.node_mut(3).join(now, &[addr(0)]);
+    for a in out {
+        if let Action::Send { to, payload } = a {
+            let j = net.index(to);
+            net.inject(addr(3), j, &payload);
+        }
+    }
+    assert!(net.run_until(60 * S, S / 10, Net::converged).is_some());
+    for (j, left) in &lefts {
+        for from in [addr(3), addr(8)] {
+            assert_replay_ignored(&mut net, from, *j, left);
+        }
+    }
+    net.run_for(10 * S);
+    assert!(net.converged(), "node 3 is alive everywhere");
+}
+
+#[test]
+fn an_unvalidated_key_holder_gets_the_plaintext_budget_until_it_answers() {
+    // Deliver 2: a sealed datagram from a source no round trip validated
+    // draws at most 3x its size, like plaintext; once the source answered a
+    // challenge its replies are no longer limited.
+    let env = keyed(&[], 1, None);
+    let mut net = secured_cluster(3, &env, 15);
+    let now = net.start + net.now;
+    let mut x = Swim::new(addr(9), Config::lan(), 77).unwrap();
+    x.set_envelope(env).unwrap();
+    x.join(now, &[]);
+    x.restore(
+        now,
+        [crate::Member {
+            addr: addr(0),
+            incarnation: 0,
+            state: State::Alive,
+            meta: Bytes::new(),
+        }],
+    );
+    let msg = |x: &mut Swim<A>, text: &'static [u8]| {
+        let out = x.send_to(now, addr(0), Bytes::from_static(text)).unwrap();
+        match &out[0] {
+            Action::Send { payload, .. } => payload.to_vec(),
+            Action::Event(_) => unreachable!(),
+        }
+    };
+    let validated = net.node(0).stats().sources_validated;
+    let first = msg(&mut x, b"hello");
+    let out = net.node_mut(0).handle_datagram(now, addr(9), &first);
+    let sizes = sent_bytes(&out);
+    assert_eq!(sizes.len(), 1, "only a challenge: {out:?}");
+    assert!(sizes[0] <= 3 * first.len());
+    assert!(!out.iter().any(|a| matches!(a, Action::Event(_))), "held");
+    // X answers; the held message is then delivered.
+    let Action::Send { payload, .. } = &out[0] else {
+        unreachable!()
+    };
+    let answer = x.handle_datagram(now, addr(0), payload);
+    let Action::Send { payload, .. } = &answer[0] else {
+        unreachable!()
+    };
+    let out = net.node_mut(0).handle_datagram(now, addr(9), payload);
+    assert!(out.iter().any(|a| matches!(
+        a,
+        Action::Event(Event::Message { payload, .. }) if payload == "hello"
+    )));
+    assert_eq!(net.node(0).stats().sources_validated, validated + 1);
+    // The same key holder, fresh datagrams, from an address it never proved:
+    // within 3x in total, and challenged.
+    let before = net.node(0).stats().challenges_sent;
+    for i in 0..5 {
+        let d = msg(&mut x, b"again");
+        let from = addr(20 + i);
+        let out = net.node_mut(0).handle_datagram(now, from, &d);
+        let total: usize = sent_bytes(&out).iter().sum();
+        assert!(total <= 3 * d.len(), "{total} B for {} B", d.len());
+    }
+    assert_eq!(net.node(0).stats().challenges_sent, before + 5);
+}
