@@ -500,3 +500,94 @@ fn an_unvalidated_key_holder_gets_the_plaintext_budget_until_it_answers() {
     }
     assert_eq!(net.node(0).stats().challenges_sent, before + 5);
 }
+
+// ----- resend budgets and broadcast anti-entropy (found 7) -----
+
+fn got_broadcast(net: &Net, i: usize, text: &[u8]) -> bool {
+    net.events.iter().any(|e| {
+        e.node == i
+            && matches!(&e.event, Event::Message { payload, broadcast: true, .. } if payload == text)
+    })
+}
+
+fn encode_plain(body: Body<A>) -> Vec<u8> {
+    crate::wire::PacketBuilder::new(&body, 1400)
+        .unwrap()
+        .finish()
+        .to_vec()
+}
+
+#[test]
+fn spoofed_pings_do_not_shrink_a_broadcasts_reach() {
+    // Found 7: every reply counted against a broadcast's resend budget,
+    // whoever received it, so spoofed pings at 1,000/s cut its reach to 3 of
+    // 9 members. Replies to unvalidated sources no longer count. (Sync off:
+    // this is about the resend budget alone.)
+    let mut config = Config::lan();
+    config.sync_interval = None;
+    let mut net = Net::new(10, config, 16);
+    net.join_all_through(0);
+    assert!(net.run_until(30 * S, S / 10, Net::converged).is_some());
+    net.run_for(5 * S);
+    // 1,000 spoofed pings a second at every member, from addresses that are
+    // not members; the broadcast starts 100 ms in.
+    for i in 0..3000u32 {
+        if i == 100 {
+            let now = net.start + net.now;
+            let out = net
+                .node_mut(0)
+                .broadcast(now, Bytes::from_static(b"news"))
+                .unwrap();
+            for a in out {
+                if let Action::Send { to, payload } = a {
+                    let j = net.index(to);
+                    net.inject(addr(0), j, &payload);
+                }
+            }
+        }
+        let ping = encode_plain(Body::Ping { seq: i });
+        for node in 0..10 {
+            net.inject(addr(300 + (i as usize % 700)), node, &ping);
+        }
+        net.run_for(S / 1000);
+    }
+    net.run_for(5 * S);
+    let reach = (1..10).filter(|&i| got_broadcast(&net, i, b"news")).count();
+    assert_eq!(reach, 9, "the broadcast reached {reach} of 9 members");
+}
+
+#[test]
+fn a_broadcast_lost_everywhere_but_one_member_is_recovered_by_sync() {
+    // Broadcasts recover from loss: sync pages carry recent broadcasts, so
+    // one spent resend budget (or a partition while it was sent) cannot
+    // silently shrink a broadcast's reach.
+    let mut net = Net::new(10, Config::lan(), 17);
+    net.join_all_through(0);
+    assert!(net.run_until(30 * S, S / 10, Net::converged).is_some());
+    for from in [0, 1] {
+        for to in 2..10 {
+            net.blocked.insert((from, to));
+        }
+    }
+    let now = net.start + net.now;
+    let out = net
+        .node_mut(0)
+        .broadcast(now, Bytes::from_static(b"lost"))
+        .unwrap();
+    for a in out {
+        if let Action::Send { to, payload } = a {
+            let j = net.index(to);
+            if j == 1 {
+                net.inject(addr(0), j, &payload);
+            }
+        }
+    }
+    net.run_for(3 * S);
+    assert!(net.node(0).broadcasts.is_empty() && net.node(1).broadcasts.is_empty());
+    net.blocked.clear();
+    let reach = |net: &Net| (1..10).filter(|&i| got_broadcast(net, i, b"lost")).count();
+    assert_eq!(reach(&net), 1, "only node 1 got it");
+    let took = net.run_until(150 * S, S, |n| reach(n) == 9);
+    eprintln!("recovered at all 9 after {took:?}");
+    assert!(took.is_some(), "reached {} of 9", reach(&net));
+}
