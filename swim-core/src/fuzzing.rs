@@ -129,6 +129,20 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
     );
 }
 
+/// Whether `packet` carries an Alive claim for `addr` (in its updates or,
+/// for a member list, its records).
+fn introduces(packet: &Packet<V4>, addr: V4) -> bool {
+    let records = match &packet.body {
+        Body::Members { records, .. } => records.as_slice(),
+        _ => &[],
+    };
+    packet
+        .updates
+        .iter()
+        .chain(records)
+        .any(|u| u.addr == addr && matches!(u.kind, UpdateKind::Alive { .. }))
+}
+
 /// Every timer of `node`, for failure messages.
 fn timers<A: Addr>(node: &Swim<A>) -> String {
     let timers: Vec<String> = node
@@ -667,6 +681,22 @@ impl Harness {
     /// Invariants after any call that returned `actions`.
     fn check(&mut self, actions: &[Action<V4>], cause: &Cause<'_>) {
         let max_packet = self.node.config().max_packet_size;
+        if let Cause::Datagram { bytes, packet, .. } = cause {
+            // One budget per datagram, whatever it triggers (issue 12).
+            let total: usize = actions
+                .iter()
+                .map(|a| match a {
+                    Action::Send { payload, .. } => payload.len(),
+                    Action::Event(_) => 0,
+                })
+                .sum();
+            assert!(
+                total <= 3 * bytes.len(),
+                "a {}-byte datagram ({:?}) drew {total} bytes in all",
+                bytes.len(),
+                packet.body
+            );
+        }
         for a in actions {
             match a {
                 Action::Send { to, payload } => {
@@ -798,6 +828,11 @@ impl Harness {
             return;
         }
         match (&out.body, &packet.body) {
+            // Verifying a member a stranger introduced: a bare ping to it.
+            (Body::Ping { .. }, _)
+                if out.updates.is_empty()
+                    && out.broadcasts.is_empty()
+                    && introduces(packet, to) => {}
             (Body::Ping { .. }, Body::PingReq { target, .. }) if *target == to => {
                 assert!(payload.len() <= budget, "relayed ping over budget");
                 assert!(

@@ -58,6 +58,11 @@ impl<A: Addr> Joiner<A> {
         .min()
     }
 
+    /// Whether `seq` is the join (or page request) this node sent last.
+    pub(crate) fn expects_reply(&self, seq: u32) -> bool {
+        self.last_seq == Some(seq)
+    }
+
     pub(crate) fn in_progress(&self) -> bool {
         self.attempt.is_some()
     }

@@ -312,8 +312,10 @@ impl<A: Addr> Swim<A> {
     /// One opened datagram of `len` bytes: everything it causes this node to
     /// send, to anyone, totals at most 3× `len` unless it is `trusted`.
     fn handle_packet(&mut self, from: A, packet: Packet<A>, trusted: bool, len: usize) {
-        if let Body::Ack { seq } = packet.body {
-            self.note_round_trip(from, seq);
+        match packet.body {
+            Body::Ack { seq } => self.note_round_trip(from, seq),
+            Body::Members { seq, flags, .. } => self.note_join_reply(from, seq, flags),
+            _ => {}
         }
         let budget = self.begin_budget(from, len, trusted);
         self.claims_about_us = false;

@@ -10,10 +10,11 @@ use crate::wire::envelope::replay::{
     self, ReplayGuard, Verdict, CHALLENGE, CONTROL, COOKIE_LEN, RESPONSE,
 };
 use crate::wire::envelope::{EnvelopeConfig, EnvelopeConfigError, ReplayId};
-use crate::wire::{self, Broadcast, Packet, PacketBuilder};
+use crate::wire::{self, Body, Broadcast, Packet, PacketBuilder, Update};
 use crate::{Action, Addr, Swim};
 use bytes::Bytes;
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// Most challenges outstanding at once (further sources wait their turn).
@@ -30,6 +31,30 @@ const PENDING_SPAN: u64 = 32;
 const MIN_EPOCHS: usize = 1024;
 /// Recent broadcasts kept for anti-entropy (sync pages carry them).
 const RECENT_BROADCASTS: usize = 16;
+/// Most new members a stranger introduced that wait for their verification
+/// ack at once.
+const MAX_QUARANTINE: usize = 64;
+/// Of those, most from one network (/24 for IPv4, /64 for IPv6).
+const MAX_QUARANTINE_PER_NETWORK: usize = 8;
+
+/// A new member a stranger told us of, pinged, not yet in the table.
+#[derive(Clone)]
+struct Quarantined<A> {
+    update: Update<A>,
+    seq: u32,
+    expires: Duration,
+}
+
+/// The network a member address belongs to, for per-network limits.
+fn network(ip: Option<IpAddr>) -> Option<u128> {
+    match ip? {
+        IpAddr::V4(v4) => Some(u128::from(u32::from(v4) >> 8)),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => Some(u128::from(u32::from(v4) >> 8)),
+            None => Some((u128::from(v6) >> 64) | (1 << 64)),
+        },
+    }
+}
 
 /// A sealed datagram held until its sender answers a challenge.
 #[derive(Clone)]
@@ -68,6 +93,10 @@ pub(crate) struct Guard<A> {
     /// Recent application broadcasts, re-sent in sync pages (anti-entropy).
     recent_broadcasts: VecDeque<(Duration, Broadcast<A>)>,
     recent_cursor: usize,
+    /// Source of the datagram being handled.
+    source: Option<A>,
+    /// New members introduced by strangers, waiting for an ack.
+    quarantine: VecDeque<Quarantined<A>>,
 }
 
 impl<A: Addr> Guard<A> {
@@ -89,6 +118,8 @@ impl<A: Addr> Guard<A> {
             unvalidated: None,
             recent_broadcasts: VecDeque::new(),
             recent_cursor: 0,
+            source: None,
+            quarantine: VecDeque::new(),
         }
     }
 
@@ -123,6 +154,7 @@ impl<A: Addr> Guard<A> {
             + self.pending.len()
             + self.validated.len()
             + self.recent_broadcasts.len()
+            + self.quarantine.len()
     }
 }
 
@@ -325,10 +357,96 @@ impl<A: Addr> Swim<A> {
         }
     }
 
-    /// An ack answering one of our pings proves its source is at its address.
+    /// An ack answering one of our pings (a probe, or a quarantined
+    /// member's verification) proves its source is at its address; a
+    /// quarantined member that answers joins the table.
     pub(crate) fn note_round_trip(&mut self, from: A, seq: u32) {
-        if self.prober.expects_ack(from, seq) && self.guard.validate(from) {
+        let quarantined = self
+            .guard
+            .quarantine
+            .iter()
+            .position(|q| q.update.addr == from && q.seq == seq);
+        if (quarantined.is_some() || self.prober.expects_ack(from, seq))
+            && self.guard.validate(from)
+        {
             self.stats.sources_validated += 1;
+        }
+        if let Some(q) = quarantined.and_then(|i| self.guard.quarantine.remove(i)) {
+            self.apply_update(&q.update);
+        }
+    }
+
+    /// A join reply (or page) answering our own request proves its source.
+    pub(crate) fn note_join_reply(&mut self, from: A, seq: u32, flags: u8) {
+        if flags & wire::MEMBERS_JOIN_REPLY != 0
+            && self.joiner.expects_reply(seq)
+            && self.guard.validate(from)
+        {
+            self.stats.sources_validated += 1;
+        }
+    }
+
+    /// Whether the unknown member `u` (an Alive claim) enters the table now.
+    /// Yes unless a *stranger* (a source neither validated by a round trip
+    /// nor a live member) introduced it: then it waits in a bounded
+    /// quarantine, is pinged, and joins only when it answers. A flood of
+    /// forged joiners never reaches the table, the probe rotation, the
+    /// dissemination queue or a join reply.
+    pub(crate) fn admit_new(&mut self, u: &Update<A>) -> bool {
+        let Some(src) = self.guard.source else {
+            return true;
+        };
+        if self.guard.is_validated(&src) || self.is_live(&src) {
+            return true;
+        }
+        self.quarantine(u.clone());
+        false
+    }
+
+    fn quarantine(&mut self, u: Update<A>) {
+        let now = self.now;
+        while self
+            .guard
+            .quarantine
+            .front()
+            .is_some_and(|q| q.expires <= now)
+        {
+            self.guard.quarantine.pop_front();
+        }
+        if let Some(q) = self
+            .guard
+            .quarantine
+            .iter_mut()
+            .find(|q| q.update.addr == u.addr)
+        {
+            if u.incarnation >= q.update.incarnation {
+                q.update = u;
+            }
+            return;
+        }
+        let net = network(u.addr.source_ip());
+        let same_net = net.map_or(0, |n| {
+            self.guard
+                .quarantine
+                .iter()
+                .filter(|q| network(q.update.addr.source_ip()) == Some(n))
+                .count()
+        });
+        if self.guard.quarantine.len() >= MAX_QUARANTINE || same_net >= MAX_QUARANTINE_PER_NETWORK {
+            self.stats.unverified_dropped += 1;
+            return;
+        }
+        let seq = self.next_seq();
+        let to = u.addr;
+        self.guard.quarantine.push_back(Quarantined {
+            update: u,
+            seq,
+            expires: now + self.config.probe_interval,
+        });
+        // A bare ping: no piggyback for an address nobody vouched for.
+        if let Some(b) = PacketBuilder::<A>::new(&Body::Ping { seq }, self.max_datagram()) {
+            let payload = b.finish();
+            self.emit_datagram(to, payload);
         }
     }
 
@@ -343,6 +461,7 @@ impl<A: Addr> Swim<A> {
         };
         self.guard.budget_left = budget;
         self.guard.unvalidated = (!self.guard.is_validated(&from)).then_some(from);
+        self.guard.source = Some(from);
         budget
     }
 
@@ -350,6 +469,7 @@ impl<A: Addr> Swim<A> {
     pub(crate) fn end_budget(&mut self) {
         self.guard.budget_left = usize::MAX;
         self.guard.unvalidated = None;
+        self.guard.source = None;
     }
 
     /// Largest plain packet: `max_packet_size` less the envelope's overhead,
