@@ -7,6 +7,7 @@ use crate::testkit::{addr, Net};
 use crate::wire::envelope::{EnvelopeConfig, Key, Keyring, Label};
 use crate::{Action, Config, Event, State};
 use bytes::Bytes;
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 const S: Duration = Duration::from_secs(1);
@@ -590,4 +591,106 @@ fn a_broadcast_lost_everywhere_but_one_member_is_recovered_by_sync() {
     let took = net.run_until(150 * S, S, |n| reach(n) == 9);
     eprintln!("recovered at all 9 after {took:?}");
     assert!(took.is_some(), "reached {} of 9", reach(&net));
+}
+
+// ----- floods of forged joiners (found 10) -----
+
+/// A forged joiner's address: never one of the test network's nodes.
+fn forged(i: u32) -> A {
+    let o1 = 1 + (i / 60_000) as u8;
+    let o2 = 1 + ((i / 250) % 240) as u8;
+    let o3 = 2 + (i % 250) as u8;
+    SocketAddrV4::new([10, o1, o2, o3].into(), 7946)
+}
+
+fn forged_join(i: u32) -> Vec<u8> {
+    let from = forged(i);
+    crate::wire::encode(&Packet {
+        body: Body::Join {
+            seq: i,
+            cursor: 0,
+            pad: 0,
+        },
+        updates: vec![crate::wire::Update {
+            addr: from,
+            incarnation: 0,
+            kind: crate::wire::UpdateKind::Alive { meta: Bytes::new() },
+        }],
+        broadcasts: vec![],
+    })
+    .to_vec()
+}
+
+/// Ten members; node 9 crashes 2 s into a flood of `joins` forged joins
+/// (spread over 20 s, at every member); then node 10 joins through node 0.
+/// Returns how long until every live member held node 9 Failed, and node
+/// 10's view.
+fn crash_during_flood(joins: u32) -> (Duration, Vec<A>) {
+    let mut net = Net::new(11, Config::lan(), 18);
+    net.nodes[10] = None;
+    net.join_all_through(0);
+    assert!(net.run_until(30 * S, S / 10, Net::converged).is_some());
+    net.run_for(10 * S);
+    let per_ms = joins.div_ceil(20_000);
+    let mut crashed_at = None;
+    let mut i = 0;
+    for ms in 0..20_000u32 {
+        if ms == 2_000 {
+            net.crash(9);
+            crashed_at = Some(net.now);
+        }
+        for _ in 0..per_ms {
+            if i < joins {
+                let to = (i % 9) as usize;
+                net.inject(forged(i), to, &forged_join(i));
+                i += 1;
+            }
+        }
+        net.run_for(S / 1000);
+    }
+    let crashed_at = crashed_at.unwrap();
+    let failed_everywhere = |n: &Net| (0..9).all(|j| n.view(j, 9) == Some(State::Failed));
+    net.run_until(120 * S, S / 10, failed_everywhere);
+    let detected = (0..9)
+        .map(|j| {
+            net.events
+                .iter()
+                .find(|e| {
+                    e.node == j && matches!(e.event, Event::Failed { member } if member == addr(9))
+                })
+                .map_or(Duration::MAX, |e| e.at - crashed_at)
+        })
+        .max()
+        .unwrap();
+    // A new member joins through a flooded one.
+    let mut joiner = Swim::new(addr(10), Config::lan(), 1810).unwrap();
+    let now = net.start + net.now;
+    let out = joiner.join(now, &[addr(0)]);
+    net.nodes[10] = Some(joiner);
+    for a in out {
+        if let Action::Send { to, payload } = a {
+            let j = net.index(to);
+            net.inject(addr(10), j, &payload);
+        }
+    }
+    net.run_for(10 * S);
+    let view = net.node(10).members().map(|m| m.addr).collect();
+    (detected, view)
+}
+
+#[test]
+fn a_flood_of_forged_joiners_slows_no_detection_and_reaches_no_joiner() {
+    // Found 10: 100,000 forged plaintext joiners filled the table, slowed
+    // crash detection from 2.8 s to 32-48 s, and a new member joining
+    // through the flooded node imported 65,000 fake members.
+    let (normal, _) = crash_during_flood(0);
+    let (flooded, view) = crash_during_flood(100_000);
+    eprintln!("crash detected at every member: {normal:?} normally, {flooded:?} under the flood");
+    assert!(flooded <= normal * 2, "{flooded:?} vs {normal:?}");
+    let fakes = view.iter().filter(|a| a.ip().octets()[1] != 0).count();
+    assert_eq!(fakes, 0, "the joiner's view holds {fakes} forged members");
+    assert!(
+        view.len() >= 9,
+        "the joiner learned the real members: {view:?}"
+    );
 }
