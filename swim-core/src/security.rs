@@ -312,6 +312,12 @@ impl<A: Addr> Swim<A> {
 
     fn on_control(&mut self, from: A, id: ReplayId, kind: u8, cookie: [u8; COOKIE_LEN]) {
         if kind == CHALLENGE {
+            if !self.envelope.encrypts() {
+                // Sending the weaker form (migration): a response could not
+                // be sealed, and a control packet never goes out unsealed.
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
             // Prove we are here, now: as small as the challenge (1×).
             let packet = replay::control_packet(RESPONSE, cookie);
             self.emit_datagram(from, Bytes::copy_from_slice(&packet));
@@ -484,6 +490,10 @@ impl<A: Addr> Swim<A> {
     /// Wraps a plain packet in the envelope and emits it.
     pub(crate) fn emit_datagram(&mut self, to: A, plain: Bytes) {
         let payload = if self.envelope.overhead() == 0 {
+            if plain.first() == Some(&CONTROL) {
+                self.stats.datagrams_dropped += 1;
+                return;
+            }
             plain
         } else {
             let mut nonce = [0u8; wire::envelope::NONCE_LEN];
