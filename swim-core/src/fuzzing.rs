@@ -134,6 +134,29 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
     );
 }
 
+/// The replay windows of a node, exposed for `benches/envelope.rs`.
+pub struct ReplayWindows(replay::ReplayGuard);
+
+impl ReplayWindows {
+    /// Room for `capacity` sender epochs.
+    pub fn new(capacity: usize) -> Self {
+        ReplayWindows(replay::ReplayGuard::new(
+            capacity,
+            crate::hash::KeyedState::new(1, 2),
+        ))
+    }
+
+    /// Trusts `id`'s epoch from `id.counter` on (an answered challenge).
+    pub fn admit(&mut self, id: replay::ReplayId) {
+        self.0.admit(id);
+    }
+
+    /// Checks and marks `id`: `true` if fresh.
+    pub fn check(&mut self, id: replay::ReplayId) -> bool {
+        self.0.check(id) == replay::Verdict::Fresh
+    }
+}
+
 /// Whether `packet` carries an Alive claim for `addr` (in its updates or,
 /// for a member list, its records).
 fn introduces(packet: &Packet<V4>, addr: V4) -> bool {

@@ -95,6 +95,9 @@ pub(crate) struct Guard<A> {
     recent_cursor: usize,
     /// Source of the datagram being handled.
     source: Option<A>,
+    /// A fresh sealed datagram from an unvalidated source: challenge it
+    /// first, within the datagram's budget.
+    challenge_first: Option<A>,
     /// New members introduced by strangers, waiting for an ack.
     quarantine: VecDeque<Quarantined<A>>,
 }
@@ -119,6 +122,7 @@ impl<A: Addr> Guard<A> {
             recent_broadcasts: VecDeque::new(),
             recent_cursor: 0,
             source: None,
+            challenge_first: None,
             quarantine: VecDeque::new(),
         }
     }
@@ -245,15 +249,19 @@ impl<A: Addr> Swim<A> {
             }
             Verdict::UnknownEpoch => {
                 // A restarted sender, a new one, or a capture of an earlier
-                // run: hold it, and ask the source to prove itself.
+                // run: hold it, and ask the source to prove itself (within
+                // the datagram's budget).
                 self.hold(from, id, packet, bytes.len());
+                self.guard.budget_left = bytes.len().saturating_mul(crate::node::REPLY_FACTOR);
                 self.challenge(from);
+                self.guard.budget_left = usize::MAX;
                 None
             }
             Verdict::Fresh => {
                 let trusted = self.guard.is_validated(&from);
                 if !trusted {
-                    self.challenge(from);
+                    // Challenged first thing in the datagram's budget.
+                    self.guard.challenge_first = Some(from);
                 }
                 Some((packet, trusted))
             }
@@ -320,7 +328,11 @@ impl<A: Addr> Swim<A> {
             }
             // Prove we are here, now: as small as the challenge (1×).
             let packet = replay::control_packet(RESPONSE, cookie);
+            self.guard.budget_left = replay::CONTROL_LEN
+                .saturating_add(self.envelope.overhead())
+                .saturating_mul(crate::node::REPLY_FACTOR);
             self.emit_datagram(from, Bytes::copy_from_slice(&packet));
+            self.guard.budget_left = usize::MAX;
             return;
         }
         let Some(pos) = self
@@ -456,6 +468,12 @@ impl<A: Addr> Swim<A> {
         }
     }
 
+    /// This run's replay epoch (tests build sealed datagrams with it).
+    #[cfg(test)]
+    pub(crate) fn guard_epoch(&self) -> u64 {
+        self.guard.epoch
+    }
+
     /// Starts the reply budget of one datagram of `len` bytes from `from`:
     /// everything it makes this node send, to anyone, totals at most 3× its
     /// size unless it is trusted.
@@ -468,6 +486,9 @@ impl<A: Addr> Swim<A> {
         self.guard.budget_left = budget;
         self.guard.unvalidated = (!self.guard.is_validated(&from)).then_some(from);
         self.guard.source = Some(from);
+        if let Some(to) = self.guard.challenge_first.take() {
+            self.challenge(to);
+        }
         budget
     }
 

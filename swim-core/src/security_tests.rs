@@ -489,15 +489,34 @@ fn an_unvalidated_key_holder_gets_the_plaintext_budget_until_it_answers() {
         Action::Event(Event::Message { payload, .. }) if payload == "hello"
     )));
     assert_eq!(net.node(0).stats().sources_validated, validated + 1);
-    // The same key holder, fresh datagrams, from an address it never proved:
-    // within 3x in total, and challenged.
+    // The same key holder, fresh datagrams (the smallest: a ping), from an
+    // address it never proved: within 3x in total, challenge included.
     let before = net.node(0).stats().challenges_sent;
+    // News queued at node 0, so that the ack has something to fill its
+    // budget with.
+    for _ in 0..3 {
+        let _ = net.node_mut(0).broadcast(now, Bytes::from(vec![7u8; 40]));
+    }
     for i in 0..5 {
-        let d = msg(&mut x, b"again");
+        let seq = 7 + i as u32;
+        let d = {
+            let b = crate::wire::PacketBuilder::<A>::new(&Body::Ping { seq }, 1400).unwrap();
+            let mut out = Vec::new();
+            let id = crate::wire::envelope::ReplayId {
+                epoch: x.guard_epoch(),
+                counter: 1000 + u64::from(seq),
+            };
+            x.envelope()
+                .seal(&b.finish(), id.nonce(1), &mut out)
+                .unwrap();
+            out
+        };
         let from = addr(20 + i);
         let out = net.node_mut(0).handle_datagram(now, from, &d);
-        let total: usize = sent_bytes(&out).iter().sum();
-        assert!(total <= 3 * d.len(), "{total} B for {} B", d.len());
+        let sizes = sent_bytes(&out);
+        let total: usize = sizes.iter().sum();
+        assert!(total <= 3 * d.len(), "{sizes:?} for {} B", d.len());
+        assert_eq!(sizes.len(), 2, "a challenge, then the ack: {sizes:?}");
     }
     assert_eq!(net.node(0).stats().challenges_sent, before + 5);
 }
