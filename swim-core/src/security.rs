@@ -75,8 +75,10 @@ pub(crate) struct Guard<A> {
     /// Sealed datagrams sent in this run.
     counter: u64,
     replay: ReplayGuard,
-    /// Outstanding challenges: (source, cookie, expiry).
-    challenges: VecDeque<(A, [u8; COOKIE_LEN], Duration)>,
+    /// Recent challenges: (source, cookie until answered, expiry). An
+    /// answered one stays until it expires: one challenge per source per
+    /// probe interval, however many replays arrive.
+    challenges: VecDeque<(A, Option<[u8; COOKIE_LEN]>, Duration)>,
     pending: VecDeque<Pending<A>>,
     /// Datagrams released by an answered challenge, handled next.
     pub(crate) released: Vec<(Packet<A>, usize)>,
@@ -312,7 +314,7 @@ impl<A: Addr> Swim<A> {
             *dst = src;
         }
         let expires = now + self.config.probe_interval;
-        self.guard.challenges.push_back((to, cookie, expires));
+        self.guard.challenges.push_back((to, Some(cookie), expires));
         self.stats.challenges_sent += 1;
         let packet = replay::control_packet(CHALLENGE, cookie);
         self.emit_datagram(to, Bytes::copy_from_slice(&packet));
@@ -335,17 +337,17 @@ impl<A: Addr> Swim<A> {
             self.guard.budget_left = usize::MAX;
             return;
         }
-        let Some(pos) = self
+        let Some(c) = self
             .guard
             .challenges
-            .iter()
-            .position(|c| c.0 == from && c.1 == cookie)
+            .iter_mut()
+            .find(|c| c.0 == from && c.1 == Some(cookie))
         else {
             // Not ours, expired, or answered already (a replayed response).
             self.stats.datagrams_dropped += 1;
             return;
         };
-        self.guard.challenges.remove(pos);
+        c.1 = None;
         // A key holder at `from` answered our fresh cookie: its epoch is
         // current and at `id.counter` now.
         if self.guard.validate(from) {

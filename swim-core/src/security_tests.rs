@@ -356,6 +356,46 @@ fn replays_to_a_node_that_never_saw_the_sender_run_are_challenged_and_dropped() 
     // Node 1's answer admitted its run at a counter past the capture, and
     // the held capture was dropped as too old.
     assert_eq!(net.node(0).stats().replays_rejected, 1);
+    // Captures of an earlier run of node 1 (an epoch never admitted), sent
+    // again and again from node 1's address, draw at most one challenge per
+    // probe interval (node 1 answered one just now).
+    let mut old_run = ping.clone();
+    old_run[6] ^= 0x80; // another epoch: fails authentication, as it must
+    let now = net.start + net.now;
+    assert!(net
+        .node_mut(0)
+        .handle_datagram(now, addr(1), &old_run)
+        .is_empty());
+    let challenges = net.node(0).stats().challenges_sent;
+    let mut other = Net::new(3, Config::lan(), 99);
+    other.node_mut(1).set_envelope(env.clone()).unwrap();
+    let earlier_run = {
+        let now = other.start + other.now;
+        let out = other.node_mut(1).restore(
+            now,
+            [crate::Member {
+                addr: addr(0),
+                incarnation: 0,
+                state: State::Alive,
+                meta: Bytes::new(),
+            }],
+        );
+        assert!(!out.is_empty());
+        let out = other
+            .node_mut(1)
+            .send_to(now, addr(0), Bytes::from_static(b"old"))
+            .unwrap();
+        match &out[0] {
+            Action::Send { payload, .. } => payload.to_vec(),
+            Action::Event(_) => unreachable!(),
+        }
+    };
+    for _ in 0..10 {
+        let now = net.start + net.now;
+        let out = net.node_mut(0).handle_datagram(now, addr(1), &earlier_run);
+        assert!(out.is_empty(), "{out:?}");
+    }
+    assert_eq!(net.node(0).stats().challenges_sent, challenges);
     assert_replay_ignored(&mut net, addr(2), 0, &ping);
     // The cluster re-forms around the restarted node as usual.
     let now = net.start + net.now;
