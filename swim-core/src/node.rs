@@ -432,7 +432,7 @@ impl<A: Addr> Swim<A> {
             kind: UpdateKind::Left,
         };
         self.enqueue(notice);
-        let targets = self.random_members(self.config.leave_fanout, None);
+        let targets = self.leave_targets();
         for to in targets {
             self.send_packet(to, Body::Gossip, usize::MAX);
         }

@@ -470,6 +470,21 @@ impl<A: Addr> Swim<A> {
         }
     }
 
+    /// Members to hand a Left notice to. Keyed, members that have not
+    /// exchanged with this run yet would hold the notice until a challenge
+    /// that a node which left never answers: members whose address a round
+    /// trip validated (and which therefore know this run) come first.
+    pub(crate) fn leave_targets(&mut self) -> Vec<A> {
+        let want = self.config.leave_fanout;
+        if !self.envelope.encrypts() {
+            return self.random_members(want, None);
+        }
+        let mut pool = self.random_members(want.saturating_mul(4), None);
+        pool.sort_by_key(|a| !self.guard.is_validated(a));
+        pool.truncate(want);
+        pool
+    }
+
     /// This run's replay epoch (tests build sealed datagrams with it).
     #[cfg(test)]
     pub(crate) fn guard_epoch(&self) -> u64 {
