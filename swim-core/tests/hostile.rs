@@ -751,3 +751,63 @@ fn churn_of_one_member_keeps_memory_bounded() {
     assert!(r.node.member(&a(5)).is_none());
     check_bounds(&r.node);
 }
+
+#[test]
+fn strangers_introduce_members_only_through_a_bounded_quarantine() {
+    // Issue 12, found 10: forged joiners filled the table. A member that a
+    // stranger introduces waits (64 at most, 8 per /24) for the ack to a
+    // bare ping, and joins only then.
+    let mut r = Rig::new(Config::lan());
+    let join = |from: A, i: u32| {
+        encode(
+            Body::Join {
+                seq: i,
+                cursor: 0,
+                pad: 0,
+            },
+            vec![alive(from, 0)],
+        )
+    };
+    let mut pings = Vec::new();
+    for i in 0..100u32 {
+        let from = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, i as u8 + 1), 7946);
+        let out = r.recv(from, &join(from, i));
+        for (to, payload) in sends(&out) {
+            let p = wire::decode::<A>(&payload, &r.limits()).unwrap();
+            if let Body::Ping { seq } = p.body {
+                assert!(p.updates.is_empty() && p.broadcasts.is_empty(), "bare");
+                pings.push((to, seq));
+            }
+        }
+    }
+    assert_eq!(pings.len(), 8, "8 from one /24");
+    assert_eq!(r.node.stats().unverified_dropped, 92);
+    for i in 0..100u32 {
+        let from = SocketAddrV4::new(Ipv4Addr::new(10, 20 + i as u8, 0, 1), 7946);
+        r.recv(from, &join(from, i));
+    }
+    assert_eq!(
+        r.node.stats().unverified_dropped,
+        92 + 100 - 56,
+        "64 in all"
+    );
+    assert_eq!(r.node.members().count(), 0, "none entered the table");
+    // One answers its ping: it joins.
+    let (who, seq) = pings[3];
+    r.recv(who, &encode(Body::Ack { seq }, vec![]));
+    assert_eq!(r.node.member(&who).map(|m| m.state), Some(State::Alive));
+    assert_eq!(r.node.members().count(), 1);
+    // An ack with the wrong sequence number, or from elsewhere, admits no one.
+    let (other, seq) = pings[4];
+    r.recv(other, &encode(Body::Ack { seq: seq ^ 1 }, vec![]));
+    r.recv(a(77), &encode(Body::Ack { seq }, vec![]));
+    assert_eq!(r.node.members().count(), 1);
+    // The rest are forgotten after a probe interval; the quarantine has room
+    // again.
+    r.tick_for(Duration::from_secs(2));
+    let from = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 200), 7946);
+    let before = r.node.stats().unverified_dropped;
+    r.recv(from, &join(from, 1000));
+    assert_eq!(r.node.stats().unverified_dropped, before);
+    check_bounds(&r.node);
+}
