@@ -14,7 +14,7 @@
 //! # Windows
 //!
 //! The receiver keeps, per sender epoch, the highest counter accepted and a 256-bit bitmap of
-//! the counters below it ([`ReplayGuard`]). A counter at or below `highest - 256`, or one
+//! the counters below it (`ReplayGuard`, inside the node). A counter at or below `highest - 256`, or one
 //! already marked, is a replay. Epochs live in a bounded table (second-chance FIFO): the
 //! memory is `capacity × ~64 bytes` whatever arrives.
 //!
