@@ -118,4 +118,15 @@ pub struct Stats {
     /// Datagrams dropped by the envelope: wrong label, unknown key, failed
     /// authentication, plaintext refused, ...
     pub envelope_rejected: u64,
+    /// Sealed datagrams dropped as replays (a counter already seen, or too
+    /// old, in its sender's replay window).
+    pub replays_rejected: u64,
+    /// Replay challenges sent (to a sealed datagram's source whose epoch or
+    /// address was not yet validated).
+    pub challenges_sent: u64,
+    /// Sources validated by a round trip (an answered challenge or probe).
+    pub sources_validated: u64,
+    /// New members not admitted: too many unverified members (never
+    /// answered a probe) already in the table.
+    pub unverified_dropped: u64,
 }

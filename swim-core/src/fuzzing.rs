@@ -14,8 +14,11 @@
 //!   packet seal, open back, and fail authentication when any bit flips.
 //! * [`node_ops`]: a sequence of operations on one node (hostile or
 //!   well-formed datagrams from anyone, answers to what the node sent, time
-//!   steps, ticks, join, leave, broadcast, send_to, set_meta), with the
-//!   node's invariants checked after every step.
+//!   steps, ticks, join, leave, broadcast, send_to, set_meta; envelopes
+//!   switched and keys rotated on the node and its peers, allow-lists, sealed
+//!   datagrams under three replay runs, replays of sealed datagrams, and
+//!   challenges both ways), with the node's invariants checked after every
+//!   step.
 //!
 //! The third target, `sim` (a seed and a fault schedule through the
 //! simulator and its checkers), lives in `swim_sim::fuzzing`: swim-sim
@@ -32,7 +35,9 @@
     reason = "a fuzz oracle fails by panicking"
 )]
 
+use crate::allow::AllowList;
 use crate::node::MAX_INCARNATION_JUMP;
+use crate::wire::envelope::replay;
 use crate::wire::envelope::{
     EnvelopeConfig, Key, Keyring, Label, ENVELOPE_RANGE, KEY_ID_LEN, KEY_LEN, LABELED, NONCE_LEN,
     SEALED,
@@ -76,6 +81,9 @@ pub struct Footprint {
     pub relays: usize,
     /// Recently joined members (facilitator).
     pub recent: usize,
+    /// Security tables: replay windows, challenges, held datagrams,
+    /// validated sources, recent broadcasts.
+    pub security: usize,
 }
 
 /// A node's current [`Footprint`].
@@ -92,6 +100,7 @@ pub fn footprint<A: Addr>(node: &Swim<A>) -> Footprint {
         tombstones: node.tombstones.len(),
         relays: node.prober.relays_len(),
         recent: node.recent.len(),
+        security: node.guard.footprint(),
     }
 }
 
@@ -119,6 +128,47 @@ pub fn check_bounds<A: Addr>(node: &Swim<A>) {
     check(f.tombstones <= 4 * m, "tombstones");
     check(f.relays <= c.max_relays, "relays");
     check(f.recent <= c.facilitator_members + 1, "recent members");
+    check(
+        f.security <= 2 * m.max(1024) + 64 + 32 + 16,
+        "security tables",
+    );
+}
+
+/// The replay windows of a node, exposed for `benches/envelope.rs`.
+pub struct ReplayWindows(replay::ReplayGuard);
+
+impl ReplayWindows {
+    /// Room for `capacity` sender epochs.
+    pub fn new(capacity: usize) -> Self {
+        ReplayWindows(replay::ReplayGuard::new(
+            capacity,
+            crate::hash::KeyedState::new(1, 2),
+        ))
+    }
+
+    /// Trusts `id`'s epoch from `id.counter` on (an answered challenge).
+    pub fn admit(&mut self, id: replay::ReplayId) {
+        self.0.admit(id);
+    }
+
+    /// Checks and marks `id`: `true` if fresh.
+    pub fn check(&mut self, id: replay::ReplayId) -> bool {
+        self.0.check(id) == replay::Verdict::Fresh
+    }
+}
+
+/// Whether `packet` carries an Alive claim for `addr` (in its updates or,
+/// for a member list, its records).
+fn introduces(packet: &Packet<V4>, addr: V4) -> bool {
+    let records = match &packet.body {
+        Body::Members { records, .. } => records.as_slice(),
+        _ => &[],
+    };
+    packet
+        .updates
+        .iter()
+        .chain(records)
+        .any(|u| u.addr == addr && matches!(u.kind, UpdateKind::Alive { .. }))
 }
 
 /// Every timer of `node`, for failure messages.
@@ -373,7 +423,7 @@ fn limits(c: &Config) -> Limits {
     }
 }
 
-fn stats_fields(s: &Stats) -> [u64; 23] {
+fn stats_fields(s: &Stats) -> [u64; 27] {
     [
         s.datagrams_received,
         s.bytes_received,
@@ -398,6 +448,10 @@ fn stats_fields(s: &Stats) -> [u64; 23] {
         s.reaped,
         s.not_allowed,
         s.envelope_rejected,
+        s.replays_rejected,
+        s.challenges_sent,
+        s.sources_validated,
+        s.unverified_dropped,
     ]
 }
 
@@ -441,6 +495,48 @@ struct Harness {
     recent: VecDeque<(V4, Packet<V4>)>,
     /// Ping-req senders and their largest ping-req datagram.
     requesters: BTreeMap<V4, usize>,
+    /// How the simulated peers wrap what they send (keyed or not).
+    peers: EnvelopeConfig,
+    /// The peers' replay epochs and their last counters.
+    peer_runs: [(u64, u64); 3],
+    /// Sealed datagrams already delivered (replaying one must do nothing).
+    delivered: VecDeque<Vec<u8>>,
+    /// Challenges the node sent: (to, cookie).
+    challenges: VecDeque<(V4, [u8; replay::COOKIE_LEN])>,
+    /// The allow-list set on the node, if any.
+    allow: Option<AllowList>,
+}
+
+/// A node_ops key: one of three, so rotations and mismatches happen.
+fn fuzz_key(i: u8) -> Key {
+    Key::from_bytes([0x11u8.wrapping_mul(i + 1); KEY_LEN]).expect("key")
+}
+
+/// The envelopes node_ops switches the node and its peers between.
+fn fuzz_envelope(u: &mut Unstructured<'_>) -> arbitrary::Result<EnvelopeConfig> {
+    let label = if u.int_in_range(0u8..=3)? == 0 {
+        Some(Label::new("fz").expect("label"))
+    } else {
+        None
+    };
+    let keyring = match u.int_in_range(0u8..=5)? {
+        0 => None,
+        k => {
+            let mut ring = Keyring::new(fuzz_key(k % 3));
+            if k > 3 {
+                ring.add(fuzz_key((k + 1) % 3)).expect("room");
+            }
+            Some(ring)
+        }
+    };
+    let accept_plaintext = u.int_in_range(0u8..=4)? == 0;
+    let send_plaintext = accept_plaintext && u.arbitrary()?;
+    Ok(EnvelopeConfig {
+        label,
+        keyring,
+        accept_plaintext,
+        send_plaintext,
+    })
 }
 
 impl Harness {
@@ -463,6 +559,11 @@ impl Harness {
             local_inc: 0,
             recent: VecDeque::new(),
             requesters: BTreeMap::new(),
+            peers: EnvelopeConfig::default(),
+            peer_runs: [(0x1111, 0), (0x2222, 0), (0x3333, 0)],
+            delivered: VecDeque::new(),
+            challenges: VecDeque::new(),
+            allow: None,
         })
     }
 
@@ -471,7 +572,63 @@ impl Harness {
     }
 
     fn step(&mut self, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
-        match u.int_in_range(0u8..=19)? {
+        match u.int_in_range(0u8..=24)? {
+            20 => {
+                // Envelope set (keys added, made primary, removed: a
+                // rotation), on the node, the peers, or both.
+                let env = fuzz_envelope(u)?;
+                match u.int_in_range(0u8..=2)? {
+                    0 => self.peers = env,
+                    1 => {
+                        self.node.set_envelope(env).expect("valid");
+                    }
+                    _ => {
+                        self.node.set_envelope(env.clone()).expect("valid");
+                        self.peers = env;
+                    }
+                }
+                self.check(&[], &Cause::Other);
+            }
+            21 => {
+                let allow = match u.int_in_range(0u8..=2)? {
+                    0 => AllowList::new(),
+                    1 => AllowList::parse(["10.0.0.0/24"]).expect("cidr"),
+                    _ => AllowList::parse(["10.0.0.0/29", "192.168.0.0/16"]).expect("cidr"),
+                };
+                self.allow = (!allow.is_empty()).then(|| allow.clone());
+                self.node.set_allow_list(allow);
+                self.check(&[], &Cause::Other);
+            }
+            22 => {
+                // A replay: a sealed datagram delivered before, from anyone.
+                if !self.delivered.is_empty() {
+                    let i = u.choose_index(self.delivered.len())?;
+                    let bytes = self.delivered.get(i).cloned().unwrap_or_default();
+                    let from = self.addr(u)?;
+                    self.datagram(from, &bytes);
+                }
+            }
+            23 => {
+                // A peer answers a challenge the node sent (or a stranger
+                // answers it from elsewhere).
+                if let Some(&(to, cookie)) = self.challenges.back() {
+                    let from = if u.arbitrary()? { to } else { self.addr(u)? };
+                    let inner = replay::control_packet(replay::RESPONSE, cookie);
+                    let run = u.int_in_range(0..=2usize)?;
+                    if let Some(bytes) = self.seal_as_peer(&inner, run) {
+                        self.datagram(from, &bytes);
+                    }
+                }
+            }
+            24 => {
+                // A peer sends a challenge.
+                let from = self.addr(u)?;
+                let inner = replay::control_packet(replay::CHALLENGE, u.arbitrary()?);
+                let run = u.int_in_range(0..=2usize)?;
+                if let Some(bytes) = self.seal_as_peer(&inner, run) {
+                    self.datagram(from, &bytes);
+                }
+            }
             0 | 1 => {
                 let from = self.addr(u)?;
                 let n = u.int_in_range(0..=1500usize)?.min(u.len());
@@ -481,7 +638,8 @@ impl Harness {
             2..=4 => {
                 let from = self.addr(u)?;
                 let p = self.packet(u)?;
-                self.datagram(from, &wire::encode(&p));
+                let bytes = self.wrap(u, &p)?;
+                self.datagram(from, &bytes);
             }
             5 | 6 => self.answer(u)?,
             7 => {
@@ -489,7 +647,8 @@ impl Harness {
                 // from anyone.
                 if let Some((to, p)) = self.pick_recent(u)? {
                     let from = if u.arbitrary()? { to } else { self.addr(u)? };
-                    self.datagram(from, &wire::encode(&p));
+                    let bytes = self.wrap(u, &p)?;
+                    self.datagram(from, &bytes);
                 }
             }
             8 => self.now += Duration::from_millis(u.int_in_range(0..=1000)?),
@@ -597,11 +756,60 @@ impl Harness {
         self.check(&actions, &Cause::Tick);
     }
 
+    /// `p` as the peers send it: sealed (with one of three replay runs) when
+    /// they are keyed, else plain or labeled.
+    fn wrap(&mut self, u: &mut Unstructured<'_>, p: &Packet<V4>) -> arbitrary::Result<Vec<u8>> {
+        let plain = wire::encode(p);
+        if self.peers.encrypts() {
+            let run = u.int_in_range(0..=2usize)?;
+            return Ok(self
+                .seal_as_peer(&plain, run)
+                .unwrap_or_else(|| plain.to_vec()));
+        }
+        let mut out = Vec::new();
+        match self.peers.seal(&plain, [0; NONCE_LEN], &mut out) {
+            Ok(()) => Ok(out),
+            Err(_) => Ok(plain.to_vec()),
+        }
+    }
+
+    /// Seals `inner` under the peers' envelope as peer run `run`.
+    fn seal_as_peer(&mut self, inner: &[u8], run: usize) -> Option<Vec<u8>> {
+        let (epoch, counter) = self.peer_runs.get_mut(run)?;
+        *counter += 1;
+        let id = replay::ReplayId {
+            epoch: *epoch,
+            counter: *counter,
+        };
+        let mut out = Vec::new();
+        self.peers.seal(inner, id.nonce(*counter), &mut out).ok()?;
+        Some(out)
+    }
+
     fn datagram(&mut self, from: V4, bytes: &[u8]) {
         let members_before: Vec<Member<V4>> = self.node.members().collect();
         let local_before = self.node.local();
         let was_left = self.left();
-        let decoded = wire::decode::<V4>(bytes, &self.limits);
+        let mut scratch = Vec::new();
+        let opened = self
+            .node
+            .envelope()
+            .open_with_id(bytes, &mut scratch)
+            .map(|(inner, id)| (inner.to_vec(), id));
+        let not_allowed = self
+            .allow
+            .as_ref()
+            .is_some_and(|a| !a.contains(std::net::IpAddr::V4(*from.ip())));
+        if !was_left && from != LOCAL && !not_allowed {
+            if let Ok((_, Some(_))) = &opened {
+                self.sealed_datagram(from, bytes, members_before, local_before);
+                return;
+            }
+        }
+        let decoded: Result<Packet<V4>, ()> = match &opened {
+            Ok((inner, _)) => wire::decode::<V4>(inner, &self.limits).map_err(|_| ()),
+            Err(_) => Err(()),
+        };
         let now = self.instant();
         let actions = self.node.handle_datagram(now, from, bytes);
         self.started = true;
@@ -613,6 +821,9 @@ impl Harness {
         unchanged.bytes_received += bytes.len() as u64;
         let ignored = if was_left || from == LOCAL {
             unchanged.datagrams_dropped += 1;
+            true
+        } else if not_allowed {
+            unchanged.not_allowed += 1;
             true
         } else if decoded.is_err() {
             // Counted once: as an envelope the node does not accept (first
@@ -656,9 +867,94 @@ impl Harness {
         }
     }
 
+    /// A sealed datagram the node authenticates. A replay of one delivered
+    /// before (from any source, under any key still installed) changes
+    /// nothing and draws at most 3x its size (a challenge); a fresh one is
+    /// checked like any call (its source may be validated: no 3x oracle).
+    fn sealed_datagram(
+        &mut self,
+        from: V4,
+        bytes: &[u8],
+        members_before: Vec<Member<V4>>,
+        local_before: Member<V4>,
+    ) {
+        let replayed = self.delivered.iter().any(|d| d == bytes);
+        let now = self.instant();
+        let actions = self.node.handle_datagram(now, from, bytes);
+        self.started = true;
+        self.received += 1;
+        self.received_bytes += bytes.len() as u64;
+        if replayed {
+            let total: usize = actions
+                .iter()
+                .map(|a| match a {
+                    Action::Send { payload, .. } => payload.len(),
+                    Action::Event(e) => panic!("a replayed sealed datagram made {e:?}"),
+                })
+                .sum();
+            assert!(
+                total <= 3 * bytes.len(),
+                "a replayed {}-byte sealed datagram drew {total} bytes",
+                bytes.len()
+            );
+            assert!(
+                self.node.members().eq(members_before),
+                "a replayed sealed datagram changed the member list"
+            );
+            assert_eq!(self.node.local(), local_before, "a replay changed us");
+        } else {
+            if self.delivered.len() == 32 {
+                self.delivered.pop_front();
+            }
+            self.delivered.push_back(bytes.to_vec());
+        }
+        self.check(&actions, &Cause::Other);
+    }
+
+    /// Opens a datagram the node emitted (it can open its own form): the
+    /// plain packet, or `None` for a replay control packet (a challenge is
+    /// remembered for the harness to answer).
+    fn open_own(&mut self, to: V4, payload: &[u8]) -> Option<Packet<V4>> {
+        let mut scratch = Vec::new();
+        let (inner, _) = self
+            .node
+            .envelope()
+            .open_with_id(payload, &mut scratch)
+            .unwrap_or_else(|e| panic!("the node emitted a datagram it cannot open: {e}"));
+        if let Some((kind, cookie)) = replay::parse_control(inner) {
+            if kind == replay::CHALLENGE {
+                if self.challenges.len() == 8 {
+                    self.challenges.pop_front();
+                }
+                self.challenges.push_back((to, cookie));
+            }
+            return None;
+        }
+        Some(
+            wire::decode::<V4>(inner, &self.limits)
+                .unwrap_or_else(|e| panic!("the node emitted an undecodable datagram: {e}")),
+        )
+    }
+
     /// Invariants after any call that returned `actions`.
     fn check(&mut self, actions: &[Action<V4>], cause: &Cause<'_>) {
         let max_packet = self.node.config().max_packet_size;
+        if let Cause::Datagram { bytes, packet, .. } = cause {
+            // One budget per datagram, whatever it triggers (issue 12).
+            let total: usize = actions
+                .iter()
+                .map(|a| match a {
+                    Action::Send { payload, .. } => payload.len(),
+                    Action::Event(_) => 0,
+                })
+                .sum();
+            assert!(
+                total <= 3 * bytes.len(),
+                "a {}-byte datagram ({:?}) drew {total} bytes in all",
+                bytes.len(),
+                packet.body
+            );
+        }
         for a in actions {
             match a {
                 Action::Send { to, payload } => {
@@ -668,9 +964,11 @@ impl Harness {
                         payload.len()
                     );
                     assert_ne!(*to, LOCAL, "the node sent a datagram to itself");
-                    let p = wire::decode::<V4>(payload, &self.limits).unwrap_or_else(|e| {
-                        panic!("the node emitted an undecodable datagram: {e}")
-                    });
+                    let Some(p) = self.open_own(*to, payload) else {
+                        self.sent += 1;
+                        self.sent_bytes += payload.len() as u64;
+                        continue;
+                    };
                     if let Cause::Datagram {
                         from,
                         bytes,
@@ -790,6 +1088,11 @@ impl Harness {
             return;
         }
         match (&out.body, &packet.body) {
+            // Verifying a member a stranger introduced: a bare ping to it.
+            (Body::Ping { .. }, _)
+                if out.updates.is_empty()
+                    && out.broadcasts.is_empty()
+                    && introduces(packet, to) => {}
             (Body::Ping { .. }, Body::PingReq { target, .. }) if *target == to => {
                 assert!(payload.len() <= budget, "relayed ping over budget");
                 assert!(
@@ -857,7 +1160,8 @@ impl Harness {
             updates: self.updates(u, 4)?,
             broadcasts: Vec::new(),
         };
-        self.datagram(to, &wire::encode(&p));
+        let bytes = self.wrap(u, &p)?;
+        self.datagram(to, &bytes);
         Ok(())
     }
 

@@ -79,6 +79,18 @@ impl<A: Addr> Swim<A> {
     /// updates least-sent first with a guaranteed share for broadcasts.
     /// Returns how many items went in.
     pub(crate) fn piggyback(&mut self, b: &mut PacketBuilder<A>, to: A) -> usize {
+        // A reply to an unvalidated source carries news but spends none of
+        // its resend budget (spoofed requests must not shrink its reach).
+        let uncounted = self.guard.unvalidated == Some(to);
+        self.updates.uncounted = uncounted;
+        self.broadcasts.uncounted = uncounted;
+        let count = self.piggyback_inner(b, to);
+        self.updates.uncounted = false;
+        self.broadcasts.uncounted = false;
+        count
+    }
+
+    fn piggyback_inner(&mut self, b: &mut PacketBuilder<A>, to: A) -> usize {
         let mut count = 0;
         if let Some(s) = self.table.lookup(&to).copied() {
             let kind = match s.state {
@@ -227,6 +239,7 @@ impl<A: Addr> Swim<A> {
             payload: b.payload.clone(),
             broadcast: true,
         });
+        self.remember_broadcast(&b);
         if self.broadcasts.push((b.origin, b.id), b) {
             self.stats.broadcast_queue_drops += 1;
         }

@@ -58,6 +58,11 @@ impl<A: Addr> Joiner<A> {
         .min()
     }
 
+    /// Whether `seq` is the join (or page request) this node sent last.
+    pub(crate) fn expects_reply(&self, seq: u32) -> bool {
+        self.last_seq == Some(seq)
+    }
+
     pub(crate) fn in_progress(&self) -> bool {
         self.attempt.is_some()
     }
@@ -310,6 +315,7 @@ impl<A: Addr> Swim<A> {
             return;
         };
         b.push_record(&self.self_update());
+        self.push_recent_broadcasts(&mut b);
         let next = self.fill_page(&mut b, self.sync_cursor, Some(to), false);
         self.sync_cursor = next.unwrap_or(0);
         let payload = b.finish();

@@ -81,6 +81,7 @@
 )]
 
 mod addr;
+mod admission;
 pub mod allow;
 mod config;
 mod event;

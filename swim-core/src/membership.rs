@@ -64,6 +64,9 @@ impl<A: Addr> Swim<A> {
             // Only an Alive claim introduces a member; news of the failure
             // of a member we never knew changes nothing.
             if let UpdateKind::Alive { meta } = &u.kind {
+                if !self.admit_new(u) {
+                    return;
+                }
                 if self.table.counts().total() >= self.config.max_members {
                     self.stats.member_table_full += 1;
                     return;

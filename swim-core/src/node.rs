@@ -11,7 +11,7 @@ use crate::queue::TxQueue;
 use crate::rng::Rng;
 use crate::suspicion::Suspicions;
 use crate::wire::envelope::EnvelopeConfig;
-use crate::wire::{Body, Broadcast, Limits, Update, UpdateKind};
+use crate::wire::{Body, Broadcast, Limits, Packet, Update, UpdateKind};
 use crate::{Action, Addr, Config, ConfigError, Event, State, Stats};
 use bytes::Bytes;
 use core::fmt;
@@ -143,6 +143,8 @@ pub struct Swim<A: Addr> {
     pub(crate) allow: AllowList,
     /// Reused buffer for opening and sealing envelopes.
     pub(crate) scratch: Vec<u8>,
+    /// Replay windows, validated sources, the current reply budget.
+    pub(crate) guard: crate::security::Guard<A>,
 }
 
 impl<A: Addr> Swim<A> {
@@ -190,6 +192,7 @@ impl<A: Addr> Swim<A> {
             envelope: EnvelopeConfig::default(),
             allow: AllowList::new(),
             scratch: Vec::new(),
+            guard: crate::security::Guard::new(seed, config.max_members, hasher),
             rng,
             config,
         })
@@ -295,30 +298,34 @@ impl<A: Addr> Swim<A> {
             self.stats.datagrams_dropped += 1;
             return self.take();
         }
-        let Some((packet, authenticated)) = self.open_datagram(from, bytes) else {
-            return self.take();
-        };
-        let budget = if authenticated {
-            usize::MAX
-        } else {
-            self.reply_budget(bytes.len())
-        };
+        if let Some((packet, trusted)) = self.open_datagram(from, bytes) {
+            self.handle_packet(from, packet, trusted, bytes.len());
+        }
+        // Datagrams held until their sender answered a challenge (that
+        // answer was this datagram).
+        for (packet, len) in core::mem::take(&mut self.guard.released) {
+            self.handle_packet(from, packet, true, len);
+        }
+        self.take()
+    }
+
+    /// One opened datagram of `len` bytes: everything it causes this node to
+    /// send, to anyone, totals at most 3× `len` unless it is `trusted`.
+    fn handle_packet(&mut self, from: A, packet: Packet<A>, trusted: bool, len: usize) {
+        match packet.body {
+            Body::Ack { seq } => self.note_round_trip(from, seq),
+            Body::Members { seq, flags, .. } => self.note_join_reply(from, seq, flags),
+            _ => {}
+        }
+        let budget = self.begin_budget(from, len, trusted);
         self.claims_about_us = false;
         self.apply_updates(&packet.updates);
         for b in packet.broadcasts {
             self.receive_broadcast(b);
         }
-        // The sender believes we are suspect or failed (or an older such
-        // claim): it hears our current Alive straight back, in the reply if
-        // the body asks for one, else in a datagram of its own.
-        if self.claims_about_us && !matches!(packet.body, Body::Ping { .. } | Body::Join { .. }) {
-            self.send_packet(from, Body::Gossip, budget);
-        }
-        // A member we never heard of is talking to us (we missed its join):
-        // ask it for its own record, within the reply budget.
-        if !matches!(packet.body, Body::Join { .. } | Body::Members { .. }) {
-            self.maybe_ask_who(from, budget);
-        }
+        let claims_reply =
+            self.claims_about_us && !matches!(packet.body, Body::Ping { .. } | Body::Join { .. });
+        let ask_who = !matches!(packet.body, Body::Join { .. } | Body::Members { .. });
         match packet.body {
             Body::Gossip => {}
             Body::Ping { seq } => self.reply(from, Body::Ack { seq }, budget),
@@ -349,7 +356,19 @@ impl<A: Addr> Swim<A> {
                 });
             }
         }
-        self.take()
+        // The reply the body asked for came first; then, within what is
+        // left of the budget: the sender believes we are suspect or failed
+        // (or an older such claim), so it hears our current Alive straight
+        // back (a ping's or join's reply carried it already) ...
+        if claims_reply {
+            self.send_packet(from, Body::Gossip, budget);
+        }
+        // ... and a member we never heard of is talking to us (we missed its
+        // join): ask it for its own record.
+        if ask_who {
+            self.maybe_ask_who(from, budget);
+        }
+        self.end_budget();
     }
 
     /// Runs every timer due at `now`. Call it at or after
@@ -413,7 +432,7 @@ impl<A: Addr> Swim<A> {
             kind: UpdateKind::Left,
         };
         self.enqueue(notice);
-        let targets = self.random_members(self.config.leave_fanout, None);
+        let targets = self.leave_targets();
         for to in targets {
             self.send_packet(to, Body::Gossip, usize::MAX);
         }
@@ -434,6 +453,7 @@ impl<A: Addr> Swim<A> {
             id,
             payload,
         };
+        self.remember_broadcast(&b);
         if self.broadcasts.push((b.origin, b.id), b) {
             self.stats.broadcast_queue_drops += 1;
         }
@@ -582,11 +602,6 @@ impl<A: Addr> Swim<A> {
     /// Time of the last change, for the table: deciseconds since the epoch.
     pub(crate) fn stamp(&self) -> u32 {
         u32::try_from(self.now.as_millis() / 100).unwrap_or(u32::MAX)
-    }
-
-    /// Largest reply to a datagram of `len` bytes.
-    fn reply_budget(&self, len: usize) -> usize {
-        len.saturating_mul(REPLY_FACTOR)
     }
 
     fn reply(&mut self, to: A, body: Body<A>, budget: usize) {

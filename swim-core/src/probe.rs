@@ -62,6 +62,19 @@ impl<A: Addr> Prober<A> {
         }
     }
 
+    /// Whether an ack from `from` with `seq` answers a ping this node sent
+    /// (its probe in flight, or one it relays): a round trip that proves
+    /// `from` is at that address.
+    pub(crate) fn expects_ack(&self, from: A, seq: u32) -> bool
+    where
+        A: PartialEq,
+    {
+        self.current
+            .as_ref()
+            .is_some_and(|p| p.seq == seq && (from == p.target || p.helpers.contains(&from)))
+            || self.relays.iter().any(|r| r.seq == seq && r.target == from)
+    }
+
     /// Indirect probes relayed for others (for the fuzzers' bound checks).
     #[cfg(feature = "fuzzing")]
     pub(crate) fn relays_len(&self) -> usize {

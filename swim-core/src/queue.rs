@@ -67,6 +67,9 @@ pub(crate) struct TxQueue<K, V> {
     buckets: Vec<List>,
     max: usize,
     taken: Vec<u32>,
+    /// While set, [`select`](Self::select) counts nothing as sent (a reply
+    /// to an unvalidated source must not spend the resend budget).
+    pub(crate) uncounted: bool,
 }
 
 impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
@@ -78,6 +81,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
             buckets: vec![EMPTY],
             max,
             taken: Vec::new(),
+            uncounted: false,
         }
     }
 
@@ -222,7 +226,7 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
                 i = slot.prev;
             }
         }
-        if self.taken.is_empty() {
+        if self.taken.is_empty() || self.uncounted {
             return;
         }
         let taken = core::mem::take(&mut self.taken);

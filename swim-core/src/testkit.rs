@@ -39,6 +39,8 @@ pub(crate) struct Net {
     pub(crate) events: Vec<Seen>,
     pub(crate) max_datagram: usize,
     pub(crate) datagrams: u64,
+    /// When set, every datagram sent is recorded here: (from, to, bytes).
+    pub(crate) tap: Option<Vec<(usize, usize, Bytes)>>,
 }
 
 impl Net {
@@ -72,6 +74,7 @@ impl Net {
             events: Vec::new(),
             max_datagram: 0,
             datagrams: 0,
+            tap: None,
         }
     }
 
@@ -87,6 +90,9 @@ impl Net {
                     self.datagrams += 1;
                     self.max_datagram = self.max_datagram.max(payload.len());
                     let to = self.index(to);
+                    if let Some(tap) = self.tap.as_mut() {
+                        tap.push((node, to, payload.clone()));
+                    }
                     if to >= self.nodes.len() {
                         continue;
                     }

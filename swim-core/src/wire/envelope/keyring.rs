@@ -103,8 +103,20 @@ impl Key {
         if text.is_empty() {
             return Err(KeyError::Empty);
         }
+        let all_hex = text.iter().all(u8::is_ascii_hexdigit);
+        // Hex digits only, an even count: hex, whatever the length (32 hex
+        // digits are 16 bytes, not the 24 bytes they would be as base64).
+        // An odd count is base64 only at 43 (32 bytes unpadded).
+        if all_hex && text.len() != 64 {
+            if text.len() % 2 == 0 {
+                return Err(KeyError::WrongLength(text.len() / 2));
+            }
+            if text.len() != 43 {
+                return Err(KeyError::BadEncoding);
+            }
+        }
         let mut buf = [0u8; 64];
-        let decoded = if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
+        let decoded = if all_hex && text.len() == 64 {
             decode_hex(text, &mut buf)
         } else {
             decode_base64(text, &mut buf)

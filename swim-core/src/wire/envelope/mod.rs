@@ -15,6 +15,9 @@
 //!           AAD = [0xC2][key id: 4][label]   (label bytes only; empty without a label)
 //! ```
 //!
+//! The nonce carries the sender's replay id (`[epoch: 8][counter: 8][random: 8]`, see
+//! [`replay`]); the node checks it against its replay windows after authentication.
+//!
 //! The sealed form does not carry the label: both sides must know it, and a different label
 //! fails authentication exactly like a wrong key, so traffic cannot cross clusters. The key id
 //! is [`Key::id`]; the nonce is 24 bytes the caller draws from its seeded PRNG (192 random bits
@@ -41,10 +44,12 @@
 )]
 
 mod keyring;
+pub mod replay;
 #[cfg(test)]
 mod tests;
 
 pub use keyring::{Key, KeyError, KeyId, Keyring, KeyringError, KEY_ID_LEN, KEY_LEN, MAX_KEYS};
+pub use replay::ReplayId;
 
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::aead::AeadInOut;
@@ -283,8 +288,9 @@ impl EnvelopeConfig {
         out: &mut Vec<u8>,
     ) -> Result<(), EnvelopeError> {
         out.clear();
-        check_inner(plain)?;
-        match self.form() {
+        let form = self.form();
+        check_inner(plain, matches!(form, Form::Sealed(_)))?;
+        match form {
             Form::Plain => out.extend_from_slice(plain),
             Form::Labeled(label) => {
                 let len =
@@ -342,6 +348,18 @@ impl EnvelopeConfig {
         datagram: &'a [u8],
         scratch: &'a mut Vec<u8>,
     ) -> Result<&'a [u8], EnvelopeError> {
+        self.open_with_id(datagram, scratch).map(|(inner, _)| inner)
+    }
+
+    /// [`open`](Self::open), also returning the sender's [`ReplayId`] for a sealed datagram
+    /// (`None` for plain and labeled ones). The id is authenticated; checking it against a
+    /// replay window is the caller's job. The inner packet of a sealed datagram may be a
+    /// [`replay`] control packet (first byte [`replay::CONTROL`]).
+    pub fn open_with_id<'a>(
+        &self,
+        datagram: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+    ) -> Result<(&'a [u8], Option<ReplayId>), EnvelopeError> {
         let (&kind, rest) = datagram.split_first().ok_or(EnvelopeError::Truncated)?;
         if !ENVELOPE_RANGE.contains(&kind) {
             if !self.accept_plaintext {
@@ -352,7 +370,7 @@ impl EnvelopeConfig {
                     return Err(EnvelopeError::MissingLabel);
                 }
             }
-            return Ok(datagram);
+            return Ok((datagram, None));
         }
         match kind {
             LABELED => {
@@ -367,8 +385,8 @@ impl EnvelopeConfig {
                 if self.keyring.is_some() && !self.accept_plaintext {
                     return Err(EnvelopeError::PlaintextRefused);
                 }
-                check_inner(inner)?;
-                Ok(inner)
+                check_inner(inner, false)?;
+                Ok((inner, None))
             }
             SEALED => {
                 let ring = self.keyring.as_ref().ok_or(EnvelopeError::NoKeyring)?;
@@ -400,21 +418,23 @@ impl EnvelopeConfig {
                             )
                             .map_err(|_| EnvelopeError::AuthFailed)
                     });
-                if let Err(e) = opened.and_then(|()| check_inner(scratch)) {
+                if let Err(e) = opened.and_then(|()| check_inner(scratch, true)) {
                     scratch.clear();
                     return Err(e);
                 }
-                Ok(scratch.as_slice())
+                Ok((scratch.as_slice(), Some(ReplayId::from_nonce(nonce))))
             }
             other => Err(EnvelopeError::UnknownEnvelope(other)),
         }
     }
 }
 
-/// An inner packet must be non-empty and must not look like an envelope.
-fn check_inner(packet: &[u8]) -> Result<(), EnvelopeError> {
+/// An inner packet must be non-empty and must not look like an envelope (a replay control
+/// packet is allowed inside the sealed form only).
+fn check_inner(packet: &[u8], sealed: bool) -> Result<(), EnvelopeError> {
     match packet.first() {
         None => Err(EnvelopeError::Truncated),
+        Some(&replay::CONTROL) if sealed => Ok(()),
         Some(b) if ENVELOPE_RANGE.contains(b) => Err(EnvelopeError::NestedEnvelope),
         Some(_) => Ok(()),
     }

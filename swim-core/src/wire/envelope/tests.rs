@@ -475,7 +475,11 @@ fn key_parsing() {
 
     assert_eq!(perr(""), Err(KeyError::Empty));
     assert_eq!(perr(" \n"), Err(KeyError::Empty));
-    assert_eq!(perr(&hex_key[..62]), Err(KeyError::BadEncoding));
+    assert_eq!(perr(&hex_key[..62]), Err(KeyError::WrongLength(31)));
+    assert_eq!(perr(&hex_key[..63]), Err(KeyError::BadEncoding));
+    // 32 hex digits are 16 bytes (they were misreported as 24: read as base64).
+    assert_eq!(perr(&hex_key[..32]), Err(KeyError::WrongLength(16)));
+    assert_eq!(perr(&"ab".repeat(100)), Err(KeyError::WrongLength(100)));
     assert_eq!(perr("AQEB"), Err(KeyError::WrongLength(3)));
     assert_eq!(perr("not a key!"), Err(KeyError::BadEncoding));
     assert_eq!(perr("AQEBAQ="), Err(KeyError::BadEncoding), "bad padding");
