@@ -83,6 +83,7 @@
 mod addr;
 pub mod allow;
 mod config;
+mod damping;
 mod event;
 mod gossip;
 mod hash;

@@ -122,6 +122,28 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         dropped
     }
 
+    /// Like [`push`](Self::push), but an item already queued under `key`
+    /// keeps its sent count (only its value changes): a refinement of news
+    /// already under way is not news of its own.
+    pub(crate) fn push_keep_count(&mut self, key: K, value: V) -> bool {
+        if let Some(&i) = self.index.get(&key) {
+            if let Some(slot) = self.slots.get_mut(i as usize) {
+                slot.value = Some(value);
+                return false;
+            }
+        }
+        self.push(key, value)
+    }
+
+    /// Whether any item has been sent fewer than `times` times.
+    pub(crate) fn has_fresh(&self, times: u32) -> bool {
+        self.buckets
+            .iter()
+            .take(times as usize)
+            .enumerate()
+            .any(|(b, bucket)| bucket.iter().any(|e| self.live(*e, b)))
+    }
+
     pub(crate) fn remove(&mut self, key: &K) {
         if let Some(i) = self.index.remove(key) {
             self.release(i);
