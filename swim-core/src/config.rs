@@ -140,7 +140,7 @@ impl Config {
     /// forgives a live member two periods of silence after its first
     /// suspicion (3 s pauses and 2 s of processing lag pass without a
     /// Failed verdict) and reports a crash Failed everywhere in about 5 s;
-    /// λ = 4 with witnesses deciding keeps 30% loss free of false failures
+    /// λ = 6 with witnesses deciding keeps 30% loss free of false failures
     /// at about 1 KB per member per period; 5 indirect helpers plus a
     /// second direct ping keep false suspicions rare under loss.
     pub fn lan() -> Self {

@@ -51,13 +51,14 @@ impl<A: Addr> Seen<A> {
 const MAX_SKIPS: usize = 8;
 
 impl<A: Addr> Swim<A> {
-    /// How many times each update is piggybacked: λ·⌈log10(n+1)⌉, and at
+    /// How many times each update is piggybacked: ⌈λ·log10(n+1)⌉, and at
     /// least 2λ (in a handful of nodes, λ sends to random members miss one
-    /// of them too often).
+    /// of them too often). Not rounded up per factor of ten before
+    /// multiplying: at 1,000 members that alone made it 4λ instead of 3λ.
     pub(crate) fn retransmit_limit(&self) -> u32 {
         let n = self.table.counts().live() + 1;
-        let log = ((n + 1) as f64).log10().ceil().max(2.0) as u32;
-        self.config.retransmit_mult.saturating_mul(log)
+        let log = ((n + 1) as f64).log10().max(2.0);
+        (f64::from(self.config.retransmit_mult) * log).ceil() as u32
     }
 
     /// Builds a datagram to `to` with `body`, piggybacks what fits within
@@ -78,10 +79,26 @@ impl<A: Addr> Swim<A> {
     /// A gossip datagram to `to` that carries `first` ahead of the
     /// piggybacked queue.
     pub(crate) fn send_packet_with(&mut self, to: A, first: &Update<A>) {
-        let Some(mut b) = PacketBuilder::new(&Body::Gossip, self.max_datagram()) else {
+        self.send_reply_with(to, Body::Gossip, Some(first), usize::MAX);
+    }
+
+    /// `body` to `to` within `budget` bytes, carrying `first` (if any)
+    /// ahead of the piggybacked queue.
+    pub(crate) fn send_reply_with(
+        &mut self,
+        to: A,
+        body: Body<A>,
+        first: Option<&Update<A>>,
+        budget: usize,
+    ) {
+        let max = self.max_datagram().min(budget);
+        let Some(mut b) = PacketBuilder::new(&body, max) else {
+            self.stats.datagrams_dropped += 1;
             return;
         };
-        b.push_update(first);
+        if let Some(u) = first {
+            b.push_update(u);
+        }
         self.piggyback(&mut b, to);
         let payload = b.finish();
         self.emit_datagram(to, payload);
@@ -93,6 +110,7 @@ impl<A: Addr> Swim<A> {
     /// Returns how many items went in.
     pub(crate) fn piggyback(&mut self, b: &mut PacketBuilder<A>, to: A) -> usize {
         let mut count = 0;
+        let to_state = self.table.lookup(&to).map(|s| s.state);
         if let Some(s) = self.table.lookup(&to).copied() {
             let kind = match s.state {
                 State::Suspect if self.config.lifeguard_buddy => {
@@ -111,6 +129,13 @@ impl<A: Addr> Swim<A> {
                     count += 1;
                 }
             }
+        }
+        if matches!(to_state, Some(State::Suspect | State::Failed | State::Left)) {
+            // A member we suspect or hold down gets only what it must hear
+            // about itself: news sent to a crashed node is lost and still
+            // spends its resend budget (after a 10% mass crash, pings and
+            // last chances to the dead carried full datagrams of news).
+            return count;
         }
         let limit = self.retransmit_limit();
         let share = usize::from(self.config.broadcast_share_percent);

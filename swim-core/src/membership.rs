@@ -20,8 +20,28 @@ pub(crate) const INCARNATION_CEILING: u64 = u64::MAX / 2;
 impl<A: Addr> Swim<A> {
     /// Queues an update for dissemination (replacing older news about the
     /// same member) and arms the gossip timer.
+    ///
+    /// A suspicion is a question for a few, not news for all: its
+    /// originator asks `k` members directly, the suspect hears it from
+    /// every witness that talks to it, and only witnesses act on it (the
+    /// others wait for their verdict, see `suspicion.rs`). So it gets `λ`
+    /// transmissions, not the `λ·log10(n)` of a verdict or a refutation.
+    ///
+    /// Likewise what a member list (join reply, sync page) taught us is
+    /// what the cluster mostly knows already: it gets `λ` transmissions, not
+    /// a full budget (a joiner at N=1,000 queued ~1,000 such updates, ~28%
+    /// of all bytes under churn), and not none (in a join storm through one
+    /// seed, the joiners' relays are what reaches the members that joined
+    /// before them).
     pub(crate) fn enqueue(&mut self, u: Update<A>) {
-        if self.updates.push(u.addr, u) {
+        let question = matches!(u.kind, UpdateKind::Suspect { .. });
+        let spent = if question || self.from_records {
+            self.retransmit_limit()
+                .saturating_sub(self.config.retransmit_mult)
+        } else {
+            0
+        };
+        if self.updates.push_spent(u.addr, u, spent) {
             self.stats.update_queue_drops += 1;
         }
         self.arm_gossip();
@@ -77,9 +97,7 @@ impl<A: Addr> Swim<A> {
                     member: u.addr,
                     meta: meta.clone(),
                 });
-                if !self.from_records {
-                    self.enqueue(u.clone());
-                }
+                self.enqueue(u.clone());
             }
             return;
         };
@@ -175,9 +193,12 @@ impl<A: Addr> Swim<A> {
                     .start(self.now, u.addr, u.incarnation, *by, t);
                 if cur.state != State::Suspect {
                     self.emit(Event::Suspected { member: u.addr });
-                    if *by != self.local {
-                        self.maybe_probe_urgently(u.addr);
-                    }
+                }
+                if *by != self.local && self.sender == Some(*by) && self.config.lifeguard_suspicion
+                {
+                    // The suspicion's originator asked us directly: probe
+                    // the suspect next, to confirm it (or not).
+                    self.probe_next(u.addr, Some(*by));
                 }
             }
             UpdateKind::Failed { .. } | UpdateKind::Left => {
@@ -197,13 +218,6 @@ impl<A: Addr> Swim<A> {
                     self.emit(e);
                 }
             }
-        }
-        if self.from_records && state == State::Alive {
-            // A member list (join reply, sync page) is what the cluster
-            // knows already: passing each of its records on as news cost a
-            // joiner ~1,000 queued updates at N=1,000 and ~28% of all bytes
-            // under churn. Verdicts (suspect, failed, left) still spread.
-            return;
         }
         self.enqueue(u.clone());
         // News that decides whether a member is dead spreads at once, not
@@ -282,6 +296,15 @@ impl<A: Addr> Swim<A> {
                 }
             }
         }
+        if cur.state == State::Alive && self.config.lifeguard_suspicion {
+            // Ask k random members to probe it now: Lifeguard's independent
+            // confirmations, from exactly k nodes and at once, instead of
+            // hoping about k of those who hear the gossip roll the dice.
+            let k = self.config.suspicion_confirmations as usize;
+            for h in self.random_members(k, Some(target)) {
+                self.send_packet_with(h, &u);
+            }
+        }
         if cur.state == State::Alive && self.config.lifeguard_buddy {
             // Tell the suspect at once, so it can refute before anyone else
             // acts on the suspicion.
@@ -347,11 +370,16 @@ impl<A: Addr> Swim<A> {
             match due {
                 Due::Check(..) => {
                     // Last chance: the ping carries the suspicion; a live
-                    // suspect's ack carries its refutation.
+                    // suspect's ack carries its refutation. Sent three
+                    // times: at 30% loss one round trip fails half the
+                    // time, three fail one time in eight. Only witnesses
+                    // get here, a handful per suspicion.
                     let seq = self.next_seq();
-                    self.send_packet(member, Body::Ping { seq }, usize::MAX);
+                    for _ in 0..3 {
+                        self.send_packet(member, Body::Ping { seq }, usize::MAX);
+                    }
                 }
-                Due::Verify(..) => self.probe_next(member),
+                Due::Verify(..) => self.probe_next(member, None),
                 Due::Expired(..) => {
                     let u = Update {
                         addr: member,

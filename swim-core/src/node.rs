@@ -145,6 +145,8 @@ pub struct Swim<A: Addr> {
     pub(crate) claims_about_us: bool,
     /// Records being applied come from a member list, not from gossip.
     pub(crate) from_records: bool,
+    /// The source of the datagram being handled.
+    pub(crate) sender: Option<A>,
     pub(crate) seq: u32,
     pub(crate) out: Vec<Action<A>>,
     pub(crate) envelope: EnvelopeConfig,
@@ -199,6 +201,7 @@ impl<A: Addr> Swim<A> {
             sync_cursor: 0,
             claims_about_us: false,
             from_records: false,
+            sender: None,
             seq,
             out: Vec::new(),
             envelope: EnvelopeConfig::default(),
@@ -322,7 +325,9 @@ impl<A: Addr> Swim<A> {
             // The sender runs: a suspicion of it waits for its refutation.
             self.suspicions.heard_from(&from, self.now);
         }
+        self.sender = Some(from);
         self.apply_updates(&packet.updates);
+        self.sender = None;
         for b in packet.broadcasts {
             self.receive_broadcast(b);
         }
@@ -332,8 +337,12 @@ impl<A: Addr> Swim<A> {
         // which it refutes), in the reply if the body asks for one, else in
         // a datagram of its own.
         let replies = matches!(packet.body, Body::Ping { .. } | Body::Join { .. });
+        // Our own record goes first: news for a member we hold suspect or
+        // down is otherwise only its own record, and two members that each
+        // hold the other down would trade claims forever.
+        let me = self.claims_about_us.then(|| self.self_update());
         if !replies && (self.claims_about_us || self.should_tell_down(from)) {
-            self.send_packet(from, Body::Gossip, budget);
+            self.send_reply_with(from, Body::Gossip, me.as_ref(), budget);
         }
         // A member we never heard of is talking to us (we missed its join):
         // ask it for its own record, within the reply budget.
@@ -342,7 +351,9 @@ impl<A: Addr> Swim<A> {
         }
         match packet.body {
             Body::Gossip => {}
-            Body::Ping { seq } => self.reply(from, Body::Ack { seq }, budget),
+            Body::Ping { seq } => {
+                self.send_reply_with(from, Body::Ack { seq }, me.as_ref(), budget)
+            }
             Body::Ack { seq } => self.on_ack(from, seq),
             Body::Nack { seq } => self.on_nack(from, seq),
             Body::PingReq { seq, target } => self.on_ping_req(from, seq, target, budget),
@@ -608,10 +619,6 @@ impl<A: Addr> Swim<A> {
     /// Largest reply to a datagram of `len` bytes.
     fn reply_budget(&self, len: usize) -> usize {
         len.saturating_mul(REPLY_FACTOR)
-    }
-
-    fn reply(&mut self, to: A, body: Body<A>, budget: usize) {
-        self.send_packet(to, body, budget);
     }
 
     /// This node's own `Alive` update.

@@ -19,6 +19,9 @@ pub(crate) struct Probe<A> {
     indirect: bool,
     helpers: Vec<A>,
     nacks: u32,
+    /// The suspicion's originator that asked for this probe: it hears the
+    /// outcome if the target answers.
+    asked_by: Option<A>,
 }
 
 /// A probe that ended without an ack: an ack for it that comes late (from
@@ -45,7 +48,7 @@ pub(crate) struct Prober<A> {
     /// Suspects to probe before resuming the round-robin (a few nodes do,
     /// so that a real failure gathers its confirmations fast and a live
     /// suspect hears of its suspicion from more sides).
-    urgent: Vec<A>,
+    urgent: Vec<(A, Option<A>)>,
 }
 
 /// An indirect probe this node runs for a requester.
@@ -207,7 +210,7 @@ impl<A: Addr> Swim<A> {
     fn start_probe(&mut self) {
         let interval = self.scaled(self.config.probe_interval);
         self.prober.next_at = Some(self.now + interval);
-        let Some(target) = self.next_target() else {
+        let Some((target, asked_by)) = self.next_target() else {
             return;
         };
         let seq = self.next_seq();
@@ -221,20 +224,21 @@ impl<A: Addr> Swim<A> {
             indirect: false,
             helpers: Vec::new(),
             nacks: 0,
+            asked_by,
         });
         self.send_packet(target, Body::Ping { seq }, usize::MAX);
     }
 
     /// The next member in this pass's random walk that is Alive or Suspect
     /// (urgent suspects first); a new walk at the end of each pass.
-    fn next_target(&mut self) -> Option<A> {
-        while let Some(a) = self.prober.urgent.pop() {
+    fn next_target(&mut self) -> Option<(A, Option<A>)> {
+        while let Some((a, asked_by)) = self.prober.urgent.pop() {
             if self
                 .table
                 .lookup(&a)
                 .is_some_and(|s| s.state == State::Suspect)
             {
-                return Some(a);
+                return Some((a, asked_by));
             }
         }
         if self.table.counts().live() == 0 {
@@ -248,7 +252,7 @@ impl<A: Addr> Swim<A> {
             while let Some(pos) = self.prober.walk.next_pos() {
                 if let Some(s) = self.table.slot_at(pos) {
                     if matches!(s.state, State::Alive | State::Suspect) {
-                        return Some(s.addr);
+                        return Some((s.addr, None));
                     }
                 }
             }
@@ -257,26 +261,14 @@ impl<A: Addr> Swim<A> {
         None
     }
 
-    /// Probes `member` next (it must be Suspect then): this node verifies
-    /// a suspicion it only heard of.
-    pub(crate) fn probe_next(&mut self, member: A) {
+    /// Probes `member` next (if it is still Suspect then): this node
+    /// verifies a suspicion, on its own account or because `asked_by`
+    /// (the suspicion's originator) asked it to.
+    pub(crate) fn probe_next(&mut self, member: A, asked_by: Option<A>) {
         // Bounded: a node that cannot verify in time falls back to the
         // last-chance ping.
-        if self.prober.urgent.len() < 8 && !self.prober.urgent.contains(&member) {
-            self.prober.urgent.push(member);
-        }
-    }
-
-    /// A member we just heard is suspected: with probability about
-    /// (k + 1) / n, probe it next (so about k + 1 members cluster-wide do).
-    pub(crate) fn maybe_probe_urgently(&mut self, member: A) {
-        if !self.config.lifeguard_suspicion {
-            return;
-        }
-        let n = self.table.counts().live().max(1);
-        let p = (f64::from(self.config.suspicion_confirmations) + 1.0) / n as f64;
-        if self.prober.urgent.len() < 4 && self.rng.unit() < p {
-            self.prober.urgent.push(member);
+        if self.prober.urgent.len() < 8 && !self.prober.urgent.iter().any(|u| u.0 == member) {
+            self.prober.urgent.push((member, asked_by));
         }
     }
 
@@ -309,7 +301,21 @@ impl<A: Addr> Swim<A> {
         if let Some(p) = self.prober.current.as_mut() {
             if p.seq == seq && !p.acked && (from == p.target || p.helpers.contains(&from)) {
                 p.acked = true;
+                let (target, asked_by) = (p.target, p.asked_by);
                 self.awareness_delta(-1);
+                if self.config.evidence_of_life {
+                    // Relayed or direct: the target answered a probe.
+                    self.suspicions.heard_from(&target, self.now);
+                }
+                // Asked to verify a suspicion, and the target answered with
+                // its refutation: the originator, a witness, hears it from
+                // us at once (it may have missed it under loss).
+                if let (Some(to), Some(s)) = (asked_by, self.table.lookup(&target).copied()) {
+                    if s.state == State::Alive {
+                        let u = self.record(&s);
+                        self.send_packet_with(to, &u);
+                    }
+                }
                 return;
             }
         }
@@ -333,7 +339,17 @@ impl<A: Addr> Swim<A> {
             .position(|r| r.seq == seq && r.target == from)
         {
             let r = self.prober.relays.swap_remove(i);
-            self.send_packet(r.requester, Body::Ack { seq: r.req_seq }, r.budget);
+            // The relayed ack carries what we now know of the target first:
+            // if the requester suspects it, that is likely its refutation,
+            // which the requester may have missed (the target's own ack to
+            // it, or gossip, was lost).
+            let about = self.table.lookup(&r.target).map(|s| self.record(s));
+            self.send_reply_with(
+                r.requester,
+                Body::Ack { seq: r.req_seq },
+                about.as_ref(),
+                r.budget,
+            );
         }
         // Acks to healing pings and late acks land here too: their
         // piggybacked updates were applied already; nothing else to do.

@@ -122,6 +122,30 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         dropped
     }
 
+    /// Like [`push`](Self::push), but the item starts as if already sent
+    /// `spent` times: it gets that many fewer transmissions.
+    pub(crate) fn push_spent(&mut self, key: K, value: V, spent: u32) -> bool {
+        let dropped = self.push(key, value);
+        if spent == 0 {
+            return dropped;
+        }
+        let Some(&i) = self.index.get(&key) else {
+            return dropped;
+        };
+        if let Some(slot) = self.slots.get_mut(i as usize) {
+            slot.sent = spent;
+            let gen = slot.gen;
+            self.stale += 1;
+            while self.buckets.len() <= spent as usize {
+                self.buckets.push(Vec::new());
+            }
+            if let Some(bk) = self.buckets.get_mut(spent as usize) {
+                bk.push((i, gen));
+            }
+        }
+        dropped
+    }
+
     /// Like [`push`](Self::push), but an item already queued under `key`
     /// keeps its sent count (only its value changes): a refinement of news
     /// already under way is not news of its own.

@@ -8,7 +8,7 @@
 //! **Witnesses decide.** That timeout applies at *witnesses*: nodes whose
 //! own probe of the suspect failed (the suspicion's originator and its
 //! confirmers). A node that only heard of the suspicion waits for their
-//! verdict until `max`, then probes the suspect itself ([`Due::Verify`]):
+//! verdict for twice the minimum, then probes the suspect itself ([`Due::Verify`]):
 //! if that probe fails it is a witness too. Every node held a timer of its
 //! own before, so the one node in a hundred that missed a refutation under
 //! loss declared a live member Failed for the whole cluster; now only the
@@ -48,13 +48,14 @@ struct Suspicion<A> {
 }
 
 impl<A> Suspicion<A> {
-    /// The expiry: Lifeguard's dynamic timeout at a witness, `max` (then a
-    /// probe of our own) elsewhere.
+    /// The expiry: Lifeguard's dynamic timeout at a witness; elsewhere
+    /// twice the minimum (the witnesses' verdict comes at about the
+    /// minimum; the rest is for it to spread), then a probe of our own.
     fn expiry(&self) -> Instant {
         if self.witnessed {
             self.start + self.timeout()
         } else {
-            self.start + self.max
+            self.start + (self.min * 2).min(self.max)
         }
     }
 
@@ -227,7 +228,10 @@ impl<A: Ord + Copy + Hash> Suspicions<A> {
         let (due, until) = if let Some(until) = held {
             (Due::Check(member, s.incarnation), until)
         } else if !s.witnessed && !s.verifying && !w.verify.is_zero() {
+            // A new observation window: evidence of life during our own
+            // probe holds the suspicion as at a witness.
             s.verifying = true;
+            s.start = now;
             (Due::Verify(member, s.incarnation), now + w.verify)
         } else if !s.checked && !w.grace.is_zero() {
             s.checked = true;
@@ -307,8 +311,9 @@ mod tests {
     }
 
     #[test]
-    fn a_passive_holder_waits_for_max_then_verifies() {
+    fn a_passive_holder_waits_twice_the_minimum_then_verifies() {
         let now = Duration::from_secs(100);
+        let wait = T.min * 2;
         let mut s = Suspicions::new(KeyedState::new(1, 2), ME);
         s.start(now, 1u32, 0, 7, T);
         for by in 101..104 {
@@ -316,15 +321,15 @@ mod tests {
         }
         assert_eq!(
             s.next_deadline(),
-            Some(now + T.max),
+            Some(now + wait),
             "confirmations do not hurry it"
         );
         let w = waits(400, 0, 1500);
-        assert_eq!(s.pop_due(now + T.max, w), Some(Due::Verify(1, 0)));
+        assert_eq!(s.pop_due(now + wait, w), Some(Due::Verify(1, 0)));
         // Its own probe failed a second later: a witness whose timeout
         // counts from then (fully confirmed: the minimum), then the last
         // chance.
-        let seen = now + T.max + Duration::from_millis(1000);
+        let seen = now + wait + Duration::from_millis(1000);
         s.confirm(seen, &1, 0, ME);
         assert_eq!(s.next_deadline(), Some(seen + T.min));
         let t = seen + T.min;
@@ -333,6 +338,22 @@ mod tests {
             s.pop_due(t + Duration::from_millis(400), w),
             Some(Due::Expired(1, 0))
         );
+    }
+
+    #[test]
+    fn a_verification_the_suspect_answers_holds_the_suspicion() {
+        let now = Duration::from_secs(100);
+        let wait = T.min * 2;
+        let mut s = Suspicions::new(KeyedState::new(1, 2), ME);
+        s.start(now, 1u32, 0, 7, T);
+        let w = waits(400, 2000, 1500);
+        assert_eq!(s.pop_due(now + wait, w), Some(Due::Verify(1, 0)));
+        // Our own probe got an ack (no refutation in it): held, reminded.
+        let acked = now + wait + Duration::from_millis(300);
+        s.heard_from(&1, acked);
+        let t = now + wait + Duration::from_millis(1500);
+        assert_eq!(s.pop_due(t, w), Some(Due::Check(1, 0)));
+        assert_eq!(s.next_deadline(), Some(acked + w.hold));
     }
 
     #[test]
