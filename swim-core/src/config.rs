@@ -26,9 +26,14 @@ pub struct Config {
     /// `k`: helpers asked to ping a target that missed its direct ack.
     /// Range 0..=16. More helpers mean fewer false suspicions under loss.
     pub indirect_checks: usize,
-    /// α: the minimum suspicion timeout is `α · max(1, log10(n)) ·
-    /// probe_interval`. Range > 0. Higher means fewer false positives and
-    /// slower detection.
+    /// α: the minimum suspicion timeout is `(α + log10(n) / 4) ·
+    /// probe_interval`: α periods for a live suspect to hear of its
+    /// suspicion and answer (a paused or slow member needs that long), plus a
+    /// quarter period per factor of ten members for its refutation to
+    /// spread. Range > 0. It is the longest silence a live member is
+    /// forgiven after its first suspicion: higher tolerates longer pauses and
+    /// detects crashes later, by the same amount (`swim-sim/MATRIX.md` has
+    /// the trade-off).
     pub suspicion_mult: f64,
     /// β: the maximum suspicion timeout (with no confirmations) is `β ·
     /// minimum`. Range >= 1. Only used with `lifeguard_suspicion`; without it
@@ -51,6 +56,23 @@ pub struct Config {
     /// Lifeguard buddy system: probes of a suspect carry its suspicion so it
     /// can refute at once.
     pub lifeguard_buddy: bool,
+    /// Evidence of life: any datagram from a suspect (a late ack, a ping,
+    /// gossip) proves it runs; the suspicion then cannot expire until
+    /// `suspicion_min` after the last one (never past the maximum timeout),
+    /// and the suspect is reminded of it. A crashed member sends nothing, so
+    /// this never slows crash detection.
+    pub evidence_of_life: bool,
+    /// Last-chance probe: before any suspicion (confirmed or not) turns into
+    /// Failed, ping the suspect once more, carrying the suspicion, and wait
+    /// one probe timeout for its refutation. Costs one probe timeout of
+    /// detection time.
+    pub last_chance_probe: bool,
+    /// Flap damping: a member declared Failed that proved alive afterwards
+    /// has its suspicion timeouts scaled by `1 + penalty` (one per wrong
+    /// verdict, at most 3), the penalty halving every this long. `None`
+    /// disables. Longer damps a chronically slow member harder; a member
+    /// that never flapped is detected as fast as ever.
+    pub flap_damping_half_life: Option<Duration>,
     /// λ: each update is piggybacked at most `λ · max(2, ⌈log10(n + 1)⌉)`
     /// times.
     /// Range 1..=32. Higher spreads more reliably under loss, at more bytes.
@@ -114,18 +136,19 @@ pub struct Config {
 impl Config {
     /// A local-area network: ~1 ms round trips, 1 s protocol period.
     ///
-    /// Tuned with swim-sim (see swim-sim/README.md): 5 indirect helpers and
-    /// λ = 8 keep 30% iid loss free of false failures at 100 nodes; α = 0.75
-    /// with β = 6 gets a crash reported Failed at every node in a median of
-    /// 3.7 s at 100 nodes and 4.0 s at 1,000 (`python3
-    /// swim-sim/scripts/targets.py`), while an unconfirmed suspicion lasts
-    /// α·β·log10(n) periods: 9 s at 100 nodes, 13.5 s at 1,000.
+    /// Tuned with swim-sim's stress matrix (`swim-sim/MATRIX.md`): α = 2
+    /// forgives a live member two periods of silence after its first
+    /// suspicion (3 s pauses and 2 s of processing lag pass without a
+    /// Failed verdict) and reports a crash Failed everywhere in about 5 s;
+    /// λ = 6 with witnesses deciding keeps 30% loss free of false failures
+    /// at about 1 KB per member per period; 5 indirect helpers plus a
+    /// second direct ping keep false suspicions rare under loss.
     pub fn lan() -> Self {
         Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(400),
             indirect_checks: 5,
-            suspicion_mult: 0.75,
+            suspicion_mult: 2.0,
             suspicion_max_mult: 6.0,
             suspicion_confirmations: 4,
             awareness_max: 8,
@@ -133,7 +156,10 @@ impl Config {
             lifeguard_suspicion: true,
             lifeguard_awareness: true,
             lifeguard_buddy: true,
-            retransmit_mult: 8,
+            evidence_of_life: true,
+            last_chance_probe: true,
+            flap_damping_half_life: Some(Duration::from_secs(120)),
+            retransmit_mult: 6,
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             max_packet_size: 1400,
@@ -255,15 +281,20 @@ impl Config {
         if matches!(self.sync_interval, Some(d) if d.is_zero()) {
             return err("sync_interval", "must be > 0 when set");
         }
+        if matches!(self.flap_damping_half_life, Some(d) if d.is_zero()) {
+            return err("flap_damping_half_life", "must be > 0 when set");
+        }
         if matches!(self.reconnect_interval, Some(d) if d.is_zero()) {
             return err("reconnect_interval", "must be > 0 when set");
         }
-        let max_suspicion =
-            self.probe_interval.as_secs_f64() * self.suspicion_mult * self.suspicion_max_mult * 5.0;
+        // The largest minimum (log10 of 65,536 members is under 5) times β.
+        let max_suspicion = self.probe_interval.as_secs_f64()
+            * (self.suspicion_mult + 1.25)
+            * self.suspicion_max_mult;
         if self.retention.as_secs_f64() < max_suspicion {
             return err(
                 "retention",
-                "must exceed the largest suspicion timeout (suspicion_mult * suspicion_max_mult * 5 probe intervals)",
+                "must exceed the largest suspicion timeout ((suspicion_mult + 1.25) * suspicion_max_mult probe intervals)",
             );
         }
         if self.join_retry_initial.is_zero() || self.join_retry_max < self.join_retry_initial {

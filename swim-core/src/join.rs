@@ -279,7 +279,9 @@ impl<A: Addr> Swim<A> {
         records: &[Update<A>],
         budget: usize,
     ) {
+        self.from_records = true;
         self.apply_updates(records);
+        self.from_records = false;
         if flags & MEMBERS_JOIN_REPLY != 0 {
             let ours = self.joiner.last_seq == Some(seq);
             if ours {
@@ -289,6 +291,11 @@ impl<A: Addr> Swim<A> {
                 } else {
                     self.joiner.paging = None;
                     if core::mem::take(&mut self.joiner.resync_pending) {
+                        // We are in: announce ourselves (the seed does too,
+                        // but in a join storm it is the one source of a
+                        // hundred such announcements; the members we were
+                        // handed are not passed on as news).
+                        self.announce_self();
                         let wait = self.config.probe_interval * 2;
                         let j = self.jitter(self.config.probe_interval);
                         self.joiner.resync_at = Some(self.now + wait + j);

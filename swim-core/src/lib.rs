@@ -84,6 +84,7 @@ mod addr;
 mod admission;
 pub mod allow;
 mod config;
+mod damping;
 mod event;
 mod gossip;
 mod hash;

@@ -3,7 +3,7 @@
 
 use crate::member::{overrides, SlotId};
 use crate::node::MAX_INCARNATION_JUMP;
-use crate::suspicion::{Due, Timeouts};
+use crate::suspicion::{Due, Timeouts, Waits};
 use crate::wire::Body;
 use crate::wire::{Update, UpdateKind};
 use crate::{Addr, Event, State, Swim};
@@ -20,8 +20,28 @@ pub(crate) const INCARNATION_CEILING: u64 = u64::MAX / 2;
 impl<A: Addr> Swim<A> {
     /// Queues an update for dissemination (replacing older news about the
     /// same member) and arms the gossip timer.
+    ///
+    /// A suspicion is a question for a few, not news for all: its
+    /// originator asks `k` members directly, the suspect hears it from
+    /// every witness that talks to it, and only witnesses act on it (the
+    /// others wait for their verdict, see `suspicion.rs`). So it gets `λ`
+    /// transmissions, not the `λ·log10(n)` of a verdict or a refutation.
+    ///
+    /// Likewise what a member list (join reply, sync page) taught us is
+    /// what the cluster mostly knows already: it gets `λ` transmissions, not
+    /// a full budget (a joiner at N=1,000 queued ~1,000 such updates, ~28%
+    /// of all bytes under churn), and not none (in a join storm through one
+    /// seed, the joiners' relays are what reaches the members that joined
+    /// before them).
     pub(crate) fn enqueue(&mut self, u: Update<A>) {
-        if self.updates.push(u.addr, u) {
+        let question = matches!(u.kind, UpdateKind::Suspect { .. });
+        let spent = if question || self.from_records {
+            self.retransmit_limit()
+                .saturating_sub(self.config.retransmit_mult)
+        } else {
+            0
+        };
+        if self.updates.push_spent(u.addr, u, spent) {
             self.stats.update_queue_drops += 1;
         }
         self.arm_gossip();
@@ -106,10 +126,19 @@ impl<A: Addr> Swim<A> {
             if let UpdateKind::Suspect { by } = u.kind {
                 if cur.state == State::Suspect
                     && u.incarnation == cur.incarnation()
-                    && self.suspicions.confirm(&u.addr, u.incarnation, by)
+                    && self
+                        .suspicions
+                        .confirm(self.now, &u.addr, u.incarnation, by)
                 {
-                    // New information for us: pass it on (epidemic relay).
-                    self.enqueue(u.clone());
+                    // New information for us: pass it on (epidemic relay),
+                    // within the resend budget the suspicion already had: a
+                    // confirmation is not news of its own (at N=1,000 with
+                    // k = 4 restarting the count quintupled the bytes a
+                    // failure cost).
+                    if self.updates.push_keep_count(u.addr, u.clone()) {
+                        self.stats.update_queue_drops += 1;
+                    }
+                    self.arm_gossip();
                 }
             }
             return;
@@ -124,6 +153,7 @@ impl<A: Addr> Swim<A> {
                 if cur.state == State::Failed {
                     // Declared failed, but alive after all (it refuted, or
                     // restarted at the same address): alive again.
+                    self.damping.flapped(u.addr, self.now);
                     self.emit(Event::Alive { member: u.addr });
                     if meta_changed {
                         self.emit(Event::Updated {
@@ -152,6 +182,7 @@ impl<A: Addr> Swim<A> {
             UpdateKind::Suspect { by } => {
                 if cur.state == State::Failed {
                     // Alive again (a newer incarnation), though suspected.
+                    self.damping.flapped(u.addr, self.now);
                     self.emit(Event::Alive { member: u.addr });
                 } else if cur.state == State::Left {
                     let meta = self.table.meta(&u.addr);
@@ -160,14 +191,17 @@ impl<A: Addr> Swim<A> {
                         meta,
                     });
                 }
-                let t = self.suspicion_timeouts();
+                let t = self.suspicion_timeouts(&u.addr);
                 self.suspicions
                     .start(self.now, u.addr, u.incarnation, *by, t);
                 if cur.state != State::Suspect {
                     self.emit(Event::Suspected { member: u.addr });
-                    if *by != self.local {
-                        self.maybe_probe_urgently(u.addr);
-                    }
+                }
+                if *by != self.local && self.sender == Some(*by) && self.config.lifeguard_suspicion
+                {
+                    // The suspicion's originator asked us directly: probe
+                    // the suspect next, to confirm it (or not).
+                    self.probe_next(u.addr, Some(*by));
                 }
             }
             UpdateKind::Failed { .. } | UpdateKind::Left => {
@@ -192,7 +226,10 @@ impl<A: Addr> Swim<A> {
         // News that decides whether a member is dead spreads at once, not
         // at the next gossip tick.
         if state != State::Alive || cur.state != State::Alive {
-            self.expedite_gossip();
+            // A verdict (Failed, Left) is rare and everyone needs it: it
+            // ignores the churn backoff. Suspicions and refutations, which
+            // loss makes common, do not.
+            self.expedite_gossip(matches!(state, State::Failed | State::Left));
         }
     }
 
@@ -231,7 +268,7 @@ impl<A: Addr> Swim<A> {
         }
         self.incarnation = u.incarnation.saturating_add(1).max(self.incarnation);
         self.announce_self();
-        self.expedite_gossip();
+        self.expedite_gossip(false);
     }
 
     /// This node's own probe of `target` failed: suspect it (or confirm).
@@ -251,6 +288,26 @@ impl<A: Addr> Swim<A> {
             kind: UpdateKind::Suspect { by: self.local },
         };
         self.apply_update(&u);
+        if cur.state == State::Suspect && self.config.lifeguard_suspicion {
+            // A confirmation: straight to the other witnesses, whose
+            // timeouts it shortens (gossip alone took seconds to bring it,
+            // its resend count being the suspicion's). At most k + 1
+            // datagrams, once per witness per suspicion.
+            for w in self.suspicions.witnesses(&target) {
+                if w != self.local {
+                    self.send_packet_with(w, &u);
+                }
+            }
+        }
+        if cur.state == State::Alive && self.config.lifeguard_suspicion {
+            // Ask k random members to probe it now: Lifeguard's independent
+            // confirmations, from exactly k nodes and at once, instead of
+            // hoping about k of those who hear the gossip roll the dice.
+            let k = self.config.suspicion_confirmations as usize;
+            for h in self.random_members(k, Some(target)) {
+                self.send_packet_with(h, &u);
+            }
+        }
         if cur.state == State::Alive && self.config.lifeguard_buddy {
             // Tell the suspect at once, so it can refute before anyone else
             // acts on the suspicion.
@@ -258,14 +315,15 @@ impl<A: Addr> Swim<A> {
         }
     }
 
-    /// Suspicion timeouts for the current cluster size.
-    pub(crate) fn suspicion_timeouts(&self) -> Timeouts {
+    /// Suspicion timeouts of `member` for the current cluster size: the
+    /// minimum is `(α + log10(n) / 4)` periods (see
+    /// [`Config::suspicion_mult`](crate::Config::suspicion_mult)), scaled by
+    /// the member's flap damping.
+    pub(crate) fn suspicion_timeouts(&self, member: &A) -> Timeouts {
         let n = self.table.counts().live() + 1;
-        let scale = (n as f64).log10().max(1.0);
-        let min = self
-            .config
-            .probe_interval
-            .mul_f64(self.config.suspicion_mult * scale);
+        let periods = self.config.suspicion_mult + (n as f64).log10() / 4.0;
+        let damping = self.damping.factor(member, self.now);
+        let min = self.config.probe_interval.mul_f64(periods * damping);
         let max = min.mul_f64(self.config.suspicion_max_mult);
         let k = self.config.suspicion_confirmations;
         if !self.config.lifeguard_suspicion {
@@ -281,29 +339,58 @@ impl<A: Addr> Swim<A> {
     }
 
     pub(crate) fn tick_suspicions(&mut self) {
-        let grace = if self.config.lifeguard_buddy {
-            self.scaled(self.config.probe_timeout)
-        } else {
-            Duration::ZERO
+        let base = self.suspicion_timeouts(&self.local).min;
+        let waits = Waits {
+            grace: if self.config.last_chance_probe {
+                self.scaled(self.config.probe_timeout)
+            } else {
+                Duration::ZERO
+            },
+            // Evidence of life holds a suspicion for one minimum timeout
+            // after the suspect's last datagram: time to hear and refute.
+            hold: if self.config.evidence_of_life {
+                base
+            } else {
+                Duration::ZERO
+            },
+            // Two periods for our own probe of the suspect to finish.
+            verify: if self.config.lifeguard_suspicion {
+                self.scaled(self.config.probe_interval) * 2
+            } else {
+                Duration::ZERO
+            },
         };
-        while let Some(due) = self.suspicions.pop_due(self.now, grace) {
-            let (Due::Check(member, inc) | Due::Expired(member, inc)) = due;
+        while let Some(due) = self.suspicions.pop_due(self.now, waits) {
+            let (Due::Check(member, inc) | Due::Verify(member, inc) | Due::Expired(member, inc)) =
+                due;
             let still = self
                 .table
                 .lookup(&member)
                 .is_some_and(|s| s.state == State::Suspect && s.incarnation() == inc);
-            if still && matches!(due, Due::Check(..)) {
-                // Last chance: the ping carries the suspicion; a live
-                // suspect's ack carries its refutation.
-                let seq = self.next_seq();
-                self.send_packet(member, Body::Ping { seq }, usize::MAX);
-            } else if still {
-                let u = Update {
-                    addr: member,
-                    incarnation: inc,
-                    kind: UpdateKind::Failed { by: self.local },
-                };
-                self.apply_update(&u);
+            if !still {
+                continue;
+            }
+            match due {
+                Due::Check(..) => {
+                    // Last chance: the ping carries the suspicion; a live
+                    // suspect's ack carries its refutation. Sent three
+                    // times: at 30% loss one round trip fails half the
+                    // time, three fail one time in eight. Only witnesses
+                    // get here, a handful per suspicion.
+                    let seq = self.next_seq();
+                    for _ in 0..3 {
+                        self.send_packet(member, Body::Ping { seq }, usize::MAX);
+                    }
+                }
+                Due::Verify(..) => self.probe_next(member, None),
+                Due::Expired(..) => {
+                    let u = Update {
+                        addr: member,
+                        incarnation: inc,
+                        kind: UpdateKind::Failed { by: self.local },
+                    };
+                    self.apply_update(&u);
+                }
             }
         }
     }
@@ -342,6 +429,22 @@ impl<A: Addr> Swim<A> {
                 }
             }
         }
+    }
+
+    /// `from` sent us a datagram, yet we hold it Failed or Left: tell it,
+    /// so that it refutes (a live member held down never learns it
+    /// otherwise: nobody probes or gossips to members held down). At most
+    /// one such notice per quarter period, whoever sends.
+    pub(crate) fn should_tell_down(&mut self, from: A) -> bool {
+        let down = self
+            .table
+            .lookup(&from)
+            .is_some_and(|s| matches!(s.state, State::Failed | State::Left));
+        if !down || self.now < self.next_tell_down_at {
+            return false;
+        }
+        self.next_tell_down_at = self.now + self.config.probe_interval / 4;
+        true
     }
 
     /// Facilitator bookkeeping: the most recently joined members.

@@ -121,6 +121,7 @@ pub struct Swim<A: Addr> {
     pub(crate) seen: crate::gossip::Seen<A>,
     pub(crate) next_broadcast_id: u64,
     pub(crate) suspicions: Suspicions<A>,
+    pub(crate) damping: crate::damping::Damping<A>,
     pub(crate) prober: Prober<A>,
     pub(crate) joiner: Joiner<A>,
     pub(crate) recent: VecDeque<A>,
@@ -128,15 +129,24 @@ pub struct Swim<A: Addr> {
     pub(crate) next_gossip_at: Option<Duration>,
     /// When the last dedicated gossip round ran.
     pub(crate) last_gossip: Duration,
+    /// Dedicated gossip backs off under churn: consecutive rounds that
+    /// found fresh news double the interval, up to the probe interval.
+    pub(crate) gossip_backoff: u32,
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
     /// When the last re-join through the seeds started.
     pub(crate) last_rejoin: Option<Duration>,
     /// No request to an unknown sender before this time.
     pub(crate) next_whois_at: Duration,
+    /// No notice to a sender we hold down before this time.
+    pub(crate) next_tell_down_at: Duration,
     pub(crate) sync_cursor: u32,
     /// The datagram being handled claimed we are suspect, failed or left.
     pub(crate) claims_about_us: bool,
+    /// Records being applied come from a member list, not from gossip.
+    pub(crate) from_records: bool,
+    /// The source of the datagram being handled.
+    pub(crate) sender: Option<A>,
     pub(crate) seq: u32,
     pub(crate) out: Vec<Action<A>>,
     pub(crate) envelope: EnvelopeConfig,
@@ -174,19 +184,26 @@ impl<A: Addr> Swim<A> {
             broadcasts: TxQueue::new(config.max_broadcast_queue, hasher),
             seen: crate::gossip::Seen::new(config.broadcast_dedup_window, hasher),
             next_broadcast_id: 0,
-            suspicions: Suspicions::new(hasher),
+            suspicions: Suspicions::new(hasher, local),
+            damping: crate::damping::Damping::new(
+                config.flap_damping_half_life.unwrap_or(Duration::ZERO),
+            ),
             prober: Prober::new(),
             joiner: Joiner::new(),
             recent: VecDeque::new(),
             tombstones: VecDeque::new(),
             next_gossip_at: None,
             last_gossip: Duration::ZERO,
+            gossip_backoff: 0,
             next_sync_at: None,
             next_reconnect_at: None,
             last_rejoin: None,
             next_whois_at: Duration::ZERO,
+            next_tell_down_at: Duration::ZERO,
             sync_cursor: 0,
             claims_about_us: false,
+            from_records: false,
+            sender: None,
             seq,
             out: Vec::new(),
             envelope: EnvelopeConfig::default(),
@@ -319,16 +336,32 @@ impl<A: Addr> Swim<A> {
         }
         let budget = self.begin_budget(from, len, trusted);
         self.claims_about_us = false;
+        if self.config.evidence_of_life {
+            // The sender runs: a suspicion of it waits for its refutation.
+            self.suspicions.heard_from(&from, self.now);
+        }
+        self.sender = Some(from);
         self.apply_updates(&packet.updates);
+        self.sender = None;
         for b in packet.broadcasts {
             self.receive_broadcast(b);
         }
-        let claims_reply =
-            self.claims_about_us && !matches!(packet.body, Body::Ping { .. } | Body::Join { .. });
+        // The sender believes we are suspect or failed (or an older such
+        // claim), or we hold the sender Failed or Left though it plainly
+        // runs: it hears our view straight back (our Alive; its own record,
+        // which it refutes), in the reply if the body asks for one, else in
+        // a datagram of its own.
+        let replies = matches!(packet.body, Body::Ping { .. } | Body::Join { .. });
+        // Our own record goes first: news for a member we hold suspect or
+        // down is otherwise only its own record, and two members that each
+        // hold the other down would trade claims forever.
+        let me = self.claims_about_us.then(|| self.self_update());
         let ask_who = !matches!(packet.body, Body::Join { .. } | Body::Members { .. });
         match packet.body {
             Body::Gossip => {}
-            Body::Ping { seq } => self.reply(from, Body::Ack { seq }, budget),
+            Body::Ping { seq } => {
+                self.send_reply_with(from, Body::Ack { seq }, me.as_ref(), budget)
+            }
             Body::Ack { seq } => self.on_ack(from, seq),
             Body::Nack { seq } => self.on_nack(from, seq),
             Body::PingReq { seq, target } => self.on_ping_req(from, seq, target, budget),
@@ -360,8 +393,8 @@ impl<A: Addr> Swim<A> {
         // left of the budget: the sender believes we are suspect or failed
         // (or an older such claim), so it hears our current Alive straight
         // back (a ping's or join's reply carried it already) ...
-        if claims_reply {
-            self.send_packet(from, Body::Gossip, budget);
+        if !replies && (self.claims_about_us || self.should_tell_down(from)) {
+            self.send_reply_with(from, Body::Gossip, me.as_ref(), budget);
         }
         // ... and a member we never heard of is talking to us (we missed its
         // join): ask it for its own record.
@@ -602,10 +635,6 @@ impl<A: Addr> Swim<A> {
     /// Time of the last change, for the table: deciseconds since the epoch.
     pub(crate) fn stamp(&self) -> u32 {
         u32::try_from(self.now.as_millis() / 100).unwrap_or(u32::MAX)
-    }
-
-    fn reply(&mut self, to: A, body: Body<A>, budget: usize) {
-        self.send_packet(to, body, budget);
     }
 
     /// This node's own `Alive` update.

@@ -126,13 +126,6 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
     /// and its place in the order (a confirmation of news already being
     /// spread does not restart its resend count). Returns `true` if another
     /// item had to be dropped to make room.
-    #[cfg_attr(
-        not(test),
-        allow(
-            dead_code,
-            reason = "called by the protocol from issue 11 on (merged in parallel)"
-        )
-    )]
     pub(crate) fn push_keep_count(&mut self, key: K, value: V) -> bool {
         if let Some(&i) = self.index.get(&key) {
             if let Some(slot) = self.slots.get_mut(i as usize) {
@@ -169,6 +162,33 @@ impl<K: Copy + Eq + Hash, V> TxQueue<K, V> {
         self.link_newest(i);
         self.trim();
         dropped
+    }
+
+    /// Like [`push`](Self::push), but the item starts as if already sent
+    /// `spent` times: it gets that many fewer transmissions (a question
+    /// for a few, not news for all).
+    pub(crate) fn push_spent(&mut self, key: K, value: V, spent: u32) -> bool {
+        let dropped = self.push(key, value);
+        if spent == 0 {
+            return dropped;
+        }
+        if let Some(&i) = self.index.get(&key) {
+            self.unlink(i);
+            if let Some(slot) = self.slots.get_mut(i as usize) {
+                slot.sent = spent;
+            }
+            self.link_newest(i);
+            self.trim();
+        }
+        dropped
+    }
+
+    /// Whether any item has been sent fewer than `times` times. O(times).
+    pub(crate) fn has_fresh(&self, times: u32) -> bool {
+        self.buckets
+            .iter()
+            .take(times as usize)
+            .any(|b| b.head != NIL)
     }
 
     pub(crate) fn remove(&mut self, key: &K) {
@@ -400,6 +420,20 @@ mod tests {
             Offer::Taken
         });
         out
+    }
+
+    #[test]
+    fn a_spent_item_gets_only_the_rest_of_its_budget_and_goes_after_fresh_ones() {
+        let mut q = q(100);
+        q.push_spent(1, 10, 4);
+        q.push(2, 20);
+        assert!(q.has_fresh(1), "item 2 is unsent");
+        // Unsent first, then the spent one; limit 6: the spent one has 2 left.
+        assert_eq!(take_all(&mut q, 6, 5), vec![20, 10]);
+        assert_eq!(take_all(&mut q, 6, 5), vec![20, 10]);
+        assert_eq!(take_all(&mut q, 6, 5), vec![20], "item 1 used its 2 sends");
+        assert!(!q.has_fresh(3), "item 2 was sent 3 times");
+        assert!(q.has_fresh(4));
     }
 
     impl<K: Copy + Eq + Hash + core::fmt::Debug, V> TxQueue<K, V> {
