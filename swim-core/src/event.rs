@@ -118,6 +118,10 @@ pub struct Stats {
     /// Datagrams dropped by the envelope: wrong label, unknown key, failed
     /// authentication, plaintext refused, ...
     pub envelope_rejected: u64,
+    /// Datagrams not sent because the send budget
+    /// (`Config::max_datagrams_per_period` / `max_bytes_per_period`) was
+    /// spent.
+    pub send_budget_drops: u64,
     /// Sealed datagrams dropped as replays (a counter already seen, or too
     /// old, in its sender's replay window).
     pub replays_rejected: u64,

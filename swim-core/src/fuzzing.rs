@@ -721,7 +721,7 @@ impl Harness {
     }
 
     fn left(&self) -> bool {
-        self.node.local().state == State::Left
+        self.node.has_left()
     }
 
     fn command(&mut self, r: Result<Vec<Action<V4>>, crate::Error>, too_large: bool) {
@@ -1047,8 +1047,11 @@ impl Harness {
         check_bounds(&self.node);
 
         let deadline = self.node.next_deadline();
-        if me.state == State::Left {
+        if self.node.has_left() {
             assert!(deadline.is_none(), "a node that left has timers");
+        } else if me.state == State::Left {
+            // Leaving: retries until acked or three periods.
+            assert!(deadline.is_some(), "a leaving node has no timer");
         } else if self.started {
             let d = deadline.expect("a running node has a deadline");
             if matches!(cause, Cause::Tick) {

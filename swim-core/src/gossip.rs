@@ -151,10 +151,20 @@ impl<A: Addr> Swim<A> {
         }
         let limit = self.retransmit_limit();
         let share = usize::from(self.config.broadcast_share_percent);
+        // While both queues hold items, every other packet is broadcast
+        // first with all its room (a payload larger than the share would
+        // otherwise never fit: at 2,000 queued updates 400–1,024 B
+        // broadcasts went into 0 of 343 datagrams); the others give
+        // broadcasts their share and the updates the rest.
         let reserve = if self.broadcasts.is_empty() || self.updates.is_empty() {
             0
         } else {
-            b.remaining() * share / 100
+            self.broadcast_turn = !self.broadcast_turn;
+            if self.broadcast_turn {
+                usize::MAX
+            } else {
+                b.remaining() * share / 100
+            }
         };
         // Broadcasts first, up to their guaranteed share while updates wait.
         let mut taken_bc: Vec<(A, u64)> = Vec::new();
@@ -245,8 +255,13 @@ impl<A: Addr> Swim<A> {
         if self.config.gossip_fanout == 0 {
             return;
         }
-        let gap = if self.gossip_backoff == 0 || verdict {
+        let gap = if self.gossip_backoff == 0 {
             self.config.gossip_interval / 4
+        } else if verdict {
+            // Under churn, a verdict still goes out within one interval,
+            // but a mass failure (a verdict every few milliseconds) no
+            // longer means a round every 50 ms.
+            self.config.gossip_interval
         } else {
             self.gossip_every()
         };
@@ -269,7 +284,8 @@ impl<A: Addr> Swim<A> {
     }
 
     /// Sends queued news to `gossip_fanout` random members, while anything
-    /// queued is fresh. News gets about one dedicated round (`gossip_fanout`
+    /// queued is fresh or the last round filled its datagrams (news in
+    /// bulk, until the queue thins out). News gets about one dedicated round (`gossip_fanout`
     /// sends); the rest of its resend budget rides on probes and acks,
     /// which are sent anyway. A round that finds fresh news right after
     /// another one did (the queue is churning) doubles the interval, up to
@@ -277,29 +293,46 @@ impl<A: Addr> Swim<A> {
     /// every 50–200 ms while anything at all was queued: 33 datagrams per
     /// member per period at 30% loss.
     pub(crate) fn gossip_round(&mut self) {
-        if !self.has_fresh_news() {
+        let bulk = self.gossip_full && !(self.updates.is_empty() && self.broadcasts.is_empty());
+        if !bulk && !self.has_fresh_news() {
             self.gossip_backoff = 0;
+            self.gossip_full = false;
+            return;
+        }
+        if !self.send_budget.has_room(self.now, &self.config) {
+            // Optional traffic waits for the budget; probes and acks keep
+            // the rest of it. Try again next interval.
+            self.gossip_full = false;
+            self.arm_gossip();
             return;
         }
         let busy = self.now < self.last_gossip + self.gossip_every() * 2;
-        self.gossip_backoff = if busy {
-            self.gossip_backoff.saturating_add(1)
-        } else {
-            0
-        };
         self.last_gossip = self.now;
         let targets = self.random_members(self.config.gossip_fanout, None);
+        let max = self.max_datagram();
+        let mut full = false;
         for to in targets {
-            let Some(mut b) = PacketBuilder::new(&Body::Gossip, self.max_datagram()) else {
+            let Some(mut b) = PacketBuilder::new(&Body::Gossip, max) else {
                 return;
             };
             if self.piggyback(&mut b, to) == 0 {
                 continue;
             }
             let payload = b.finish();
+            full |= payload.len() >= max * 3 / 4;
             self.emit_datagram(to, payload);
         }
-        if self.has_fresh_news() {
+        // Full datagrams are news in bulk (a join storm): keep the pace, the
+        // bytes per item are the same either way. A trickle of fresh items
+        // (suspicions under loss) backs off instead of paying a datagram
+        // each.
+        self.gossip_backoff = if busy && !full {
+            self.gossip_backoff.saturating_add(1)
+        } else {
+            0
+        };
+        self.gossip_full = full;
+        if full || self.has_fresh_news() {
             self.arm_gossip();
         }
     }

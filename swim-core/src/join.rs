@@ -279,9 +279,7 @@ impl<A: Addr> Swim<A> {
         records: &[Update<A>],
         budget: usize,
     ) {
-        self.from_records = true;
         self.apply_updates(records);
-        self.from_records = false;
         if flags & MEMBERS_JOIN_REPLY != 0 {
             let ours = self.joiner.last_seq == Some(seq);
             if ours {
@@ -293,8 +291,7 @@ impl<A: Addr> Swim<A> {
                     if core::mem::take(&mut self.joiner.resync_pending) {
                         // We are in: announce ourselves (the seed does too,
                         // but in a join storm it is the one source of a
-                        // hundred such announcements; the members we were
-                        // handed are not passed on as news).
+                        // hundred such announcements).
                         self.announce_self();
                         let wait = self.config.probe_interval * 2;
                         let j = self.jitter(self.config.probe_interval);
@@ -359,6 +356,9 @@ impl<A: Addr> Swim<A> {
         let next = interval.mul_f64(scale);
         let j = self.jitter(next / 4);
         self.next_sync_at = Some(self.now + next + j);
+        if !self.send_budget.has_room(self.now, &self.config) {
+            return;
+        }
         if let Some(&to) = self.random_members(1, None).first() {
             self.stats.syncs += 1;
             let seq = self.next_seq();

@@ -83,12 +83,14 @@
 mod addr;
 mod admission;
 pub mod allow;
+mod budget;
 mod config;
 mod damping;
 mod event;
 mod gossip;
 mod hash;
 mod join;
+mod leave;
 mod member;
 mod membership;
 mod node;

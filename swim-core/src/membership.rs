@@ -27,15 +27,13 @@ impl<A: Addr> Swim<A> {
     /// others wait for their verdict, see `suspicion.rs`). So it gets `λ`
     /// transmissions, not the `λ·log10(n)` of a verdict or a refutation.
     ///
-    /// Likewise what a member list (join reply, sync page) taught us is
-    /// what the cluster mostly knows already: it gets `λ` transmissions, not
-    /// a full budget (a joiner at N=1,000 queued ~1,000 such updates, ~28%
-    /// of all bytes under churn), and not none (in a join storm through one
-    /// seed, the joiners' relays are what reaches the members that joined
-    /// before them).
+    /// What a member list (join reply, sync page) taught us keeps the full
+    /// budget: in a join storm through one seed, the joiners' relays are
+    /// what reaches the members that joined before them (with `λ` sends, one
+    /// pair in a million missed each other for minutes at N=2,000).
     pub(crate) fn enqueue(&mut self, u: Update<A>) {
         let question = matches!(u.kind, UpdateKind::Suspect { .. });
-        let spent = if question || self.from_records {
+        let spent = if question {
             self.retransmit_limit()
                 .saturating_sub(self.config.retransmit_mult)
         } else {

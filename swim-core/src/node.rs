@@ -112,6 +112,8 @@ pub struct Swim<A: Addr> {
     pub(crate) incarnation: u64,
     pub(crate) meta: Bytes,
     pub(crate) left: bool,
+    /// A leave in progress (see `leave.rs`).
+    pub(crate) leaving: Option<crate::leave::Leaving<A>>,
     pub(crate) epoch: Option<Instant>,
     /// Virtual time: since `epoch` (the first input's `now`).
     pub(crate) now: Duration,
@@ -132,6 +134,12 @@ pub struct Swim<A: Addr> {
     /// Dedicated gossip backs off under churn: consecutive rounds that
     /// found fresh news double the interval, up to the probe interval.
     pub(crate) gossip_backoff: u32,
+    /// The last gossip round filled a datagram: news in bulk.
+    pub(crate) gossip_full: bool,
+    /// Alternates packets between broadcast-first and update-first.
+    pub(crate) broadcast_turn: bool,
+    /// The per-member send budget (see `budget.rs`).
+    pub(crate) send_budget: crate::budget::SendBudget,
     pub(crate) next_sync_at: Option<Duration>,
     pub(crate) next_reconnect_at: Option<Duration>,
     /// When the last re-join through the seeds started.
@@ -143,8 +151,6 @@ pub struct Swim<A: Addr> {
     pub(crate) sync_cursor: u32,
     /// The datagram being handled claimed we are suspect, failed or left.
     pub(crate) claims_about_us: bool,
-    /// Records being applied come from a member list, not from gossip.
-    pub(crate) from_records: bool,
     /// The source of the datagram being handled.
     pub(crate) sender: Option<A>,
     pub(crate) seq: u32,
@@ -177,6 +183,7 @@ impl<A: Addr> Swim<A> {
             incarnation: 0,
             meta: Bytes::new(),
             left: false,
+            leaving: None,
             epoch: None,
             now: Duration::ZERO,
             table: Table::new(hasher),
@@ -195,6 +202,9 @@ impl<A: Addr> Swim<A> {
             next_gossip_at: None,
             last_gossip: Duration::ZERO,
             gossip_backoff: 0,
+            gossip_full: false,
+            broadcast_turn: false,
+            send_budget: crate::budget::SendBudget::new(&config),
             next_sync_at: None,
             next_reconnect_at: None,
             last_rejoin: None,
@@ -202,7 +212,6 @@ impl<A: Addr> Swim<A> {
             next_tell_down_at: Duration::ZERO,
             sync_cursor: 0,
             claims_about_us: false,
-            from_records: false,
             sender: None,
             seq,
             out: Vec::new(),
@@ -223,7 +232,7 @@ impl<A: Addr> Swim<A> {
                 max: self.config.max_meta_size,
             });
         }
-        if self.left {
+        if self.left || self.leaving.is_some() {
             return Err(Error::Left);
         }
         self.enter(now);
@@ -241,7 +250,7 @@ impl<A: Addr> Swim<A> {
     /// this node the first member.
     pub fn join(&mut self, now: Instant, seeds: &[A]) -> Vec<Action<A>> {
         self.enter(now);
-        if !self.left {
+        if !self.left && self.leaving.is_none() {
             self.start_join(seeds);
         }
         self.take()
@@ -313,6 +322,14 @@ impl<A: Addr> Swim<A> {
         self.stats.bytes_received += bytes.len() as u64;
         if self.left || from == self.local {
             self.stats.datagrams_dropped += 1;
+            return self.take();
+        }
+        if self.leaving.is_some() {
+            if let Some((packet, trusted)) = self.open_datagram(from, bytes) {
+                let budget = self.begin_budget(from, bytes.len(), trusted);
+                self.leaving_datagram(from, &packet.body, budget);
+                self.end_budget();
+            }
             return self.take();
         }
         if let Some((packet, trusted)) = self.open_datagram(from, bytes) {
@@ -411,6 +428,10 @@ impl<A: Addr> Swim<A> {
         if self.left {
             return self.take();
         }
+        if self.leaving.is_some() {
+            self.tick_leave();
+            return self.take();
+        }
         self.tick_probe();
         self.tick_relays();
         self.tick_suspicions();
@@ -430,6 +451,9 @@ impl<A: Addr> Swim<A> {
             return None;
         }
         let epoch = self.epoch?;
+        if self.leaving.is_some() {
+            return self.leave_deadline().map(|t| epoch + t);
+        }
         let next = self.timers().into_iter().filter_map(|(_, t)| t).min()?;
         Some(epoch + next)
     }
@@ -449,28 +473,26 @@ impl<A: Addr> Swim<A> {
         ]
     }
 
-    /// Leaves the cluster: announces `Left` (with a new incarnation) directly
-    /// to `Config::leave_fanout` members and stops probing and answering.
-    /// The returned datagrams are the whole notice: once they are sent, the
-    /// node may shut down. Members report it as left, not failed.
+    /// Leaves the cluster: announces `Left` (with a new incarnation) in
+    /// pings to `Config::leave_fanout` members and stops probing. Keep
+    /// driving the node (`handle_datagram`, `tick` at `next_deadline`)
+    /// until [`has_left`](Self::has_left): unacknowledged notices are sent
+    /// again to other members every probe timeout, for at most three probe
+    /// intervals; then the node is inert and may shut down. Members report
+    /// it as left, not failed.
     pub fn leave(&mut self, now: Instant) -> Vec<Action<A>> {
         self.enter(now);
-        if self.left {
+        if self.left || self.leaving.is_some() {
             return self.take();
         }
-        self.incarnation = self.incarnation.saturating_add(1);
-        let notice = Update {
-            addr: self.local,
-            incarnation: self.incarnation,
-            kind: UpdateKind::Left,
-        };
-        self.enqueue(notice);
-        let targets = self.leave_targets();
-        for to in targets {
-            self.send_packet(to, Body::Gossip, usize::MAX);
-        }
-        self.left = true;
+        self.start_leave();
         self.take()
+    }
+
+    /// Whether a leave has finished (acknowledged by enough members, or
+    /// given up): the node sends nothing more and may be dropped.
+    pub fn has_left(&self) -> bool {
+        self.left
     }
 
     /// Disseminates an application payload to every member (each receives
@@ -548,7 +570,11 @@ impl<A: Addr> Swim<A> {
         Member {
             addr: self.local,
             incarnation: self.incarnation,
-            state: if self.left { State::Left } else { State::Alive },
+            state: if self.left || self.leaving.is_some() {
+                State::Left
+            } else {
+                State::Alive
+            },
             meta: self.meta.clone(),
         }
     }
@@ -611,7 +637,7 @@ impl<A: Addr> Swim<A> {
     }
 
     fn check_payload(&self, payload: &Bytes) -> Result<(), Error> {
-        if self.left {
+        if self.left || self.leaving.is_some() {
             return Err(Error::Left);
         }
         if payload.len() > self.config.max_payload_size {

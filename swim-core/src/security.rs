@@ -393,6 +393,11 @@ impl<A: Addr> Swim<A> {
 
     /// Wraps a plain packet in the envelope and emits it.
     pub(crate) fn emit_datagram(&mut self, to: A, plain: Bytes) {
+        let len = plain.len() + self.envelope.overhead();
+        if !self.send_budget.take(self.now, len, &self.config) {
+            self.stats.send_budget_drops += 1;
+            return;
+        }
         let payload = if self.envelope.overhead() == 0 {
             if plain.first() == Some(&CONTROL) {
                 self.stats.datagrams_dropped += 1;

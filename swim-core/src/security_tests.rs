@@ -319,7 +319,10 @@ fn replays_to_a_node_that_never_saw_the_sender_run_are_challenged_and_dropped() 
     net.tap = Some(Vec::new());
     net.run_for(5 * S);
     let ping = captured(&net, 1, 0, |b| matches!(b, Body::Ping { .. }));
-    net.run_for(10 * S);
+    // Long enough for node 1 to send well over a replay window (32) of
+    // sealed datagrams since the capture (a quiet 3-node cluster sends
+    // about two a second each).
+    net.run_for(60 * S);
     // Node 0 restarts (fresh state, new seed): it knows no epoch.
     let mut fresh = Swim::new(addr(0), Config::lan(), 999).unwrap();
     fresh.set_envelope(env.clone()).unwrap();

@@ -122,6 +122,15 @@ impl Net {
         }
     }
 
+    /// Node `i` starts leaving; its notice goes through the network.
+    pub(crate) fn leave(&mut self, i: usize) {
+        let now = self.start + self.now;
+        if let Some(n) = self.nodes[i].as_mut() {
+            let actions = n.leave(now);
+            self.perform(i, actions);
+        }
+    }
+
     pub(crate) fn join_all_through(&mut self, seed: usize) {
         let now = self.start + self.now;
         for i in 0..self.nodes.len() {
@@ -180,6 +189,10 @@ impl Net {
 
     pub(crate) fn crash(&mut self, i: usize) {
         self.nodes[i] = None;
+    }
+
+    pub(crate) fn node_opt(&self, i: usize) -> Option<&Swim<A>> {
+        self.nodes.get(i).and_then(Option::as_ref)
     }
 
     pub(crate) fn node(&self, i: usize) -> &Swim<A> {

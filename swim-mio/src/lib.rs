@@ -430,10 +430,11 @@ impl Node {
         Ok(())
     }
 
-    /// Leaves gracefully: the core's Left notice goes to a few members
-    /// (they spread it) and the core turns inert (no timers, drops
-    /// datagrams). Once [`Node::pending_sends`] is 0 the notice is out and
-    /// the node can be dropped.
+    /// Leaves gracefully: the core announces Left in pings to a few members
+    /// and, while the node keeps being polled, sends them again to others
+    /// until enough have acked (at most three probe intervals). Once
+    /// [`Node::has_left`] is true and [`Node::pending_sends`] is 0 the node
+    /// can be dropped.
     pub fn leave(&mut self) {
         tracing::info!(local = %self.local, "leaving");
         let actions = self.core.leave(Instant::now());
@@ -505,14 +506,20 @@ impl Node {
         Ok(out)
     }
 
+    /// Whether a leave has finished (see [`Node::leave`]).
+    pub fn has_left(&self) -> bool {
+        self.core.has_left()
+    }
+
     /// Datagrams waiting for the socket to become writable.
     pub fn pending_sends(&self) -> usize {
         self.unsent.len()
     }
 
-    /// Leaves and waits (at most `timeout`) until the notice is sent. For a
-    /// node not registered with a caller's `Poll` (those call
-    /// [`Node::leave`] and keep polling until [`Node::pending_sends`] is 0).
+    /// Leaves and waits (at most `timeout`) until the notice is acknowledged
+    /// and sent. For a node not registered with a caller's `Poll` (those
+    /// call [`Node::leave`] and keep polling until [`Node::has_left`] and
+    /// [`Node::pending_sends`] is 0).
     pub fn leave_blocking(&mut self, timeout: Duration) -> io::Result<()> {
         if self.token.is_some() {
             return Err(io::Error::new(
@@ -521,14 +528,14 @@ impl Node {
             ));
         }
         self.leave();
-        if self.unsent.is_empty() {
+        if self.unsent.is_empty() && self.core.has_left() {
             return Ok(());
         }
         let until = Instant::now() + timeout;
         let mut poll = Poll::new()?;
         self.register(poll.registry(), Token(0))?;
         let mut events = Events::with_capacity(8);
-        while !self.unsent.is_empty() && Instant::now() < until {
+        while (!self.unsent.is_empty() || !self.core.has_left()) && Instant::now() < until {
             self.poll_once(
                 &mut poll,
                 &mut events,

@@ -326,6 +326,16 @@ pub fn apply_setting(config: &mut Config, key: &str, value: f64) -> Result<(), S
         "retransmit_mult" => config.retransmit_mult = value as u32,
         "gossip_fanout" => config.gossip_fanout = value as usize,
         "awareness_max" => config.awareness_max = value as u32,
+        "flap_damping_half_life" => {
+            config.flap_damping_half_life = (value > 0.0).then_some(secs);
+        }
+        "evidence_of_life" => config.evidence_of_life = value != 0.0,
+        "last_chance_probe" => config.last_chance_probe = value != 0.0,
+        "lifeguard_nack" => config.lifeguard_nack = value != 0.0,
+        "lifeguard_awareness" => config.lifeguard_awareness = value != 0.0,
+        "lifeguard_buddy" => config.lifeguard_buddy = value != 0.0,
+        "lifeguard_suspicion" => config.lifeguard_suspicion = value != 0.0,
+        "leave_fanout" => config.leave_fanout = value as usize,
         other => return Err(format!("unknown protocol setting {other:?}")),
     }
     config.validate().map_err(|e| e.to_string())

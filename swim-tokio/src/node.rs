@@ -264,21 +264,35 @@ impl Node {
             .await
     }
 
-    /// Leaves gracefully: sends the Left notice the core produces to a few
-    /// members (they spread it), then stops the node. Returns once the
-    /// notice went out, or after `timeout` if the socket would not take it.
+    /// Leaves gracefully: the core announces Left in pings to a few members
+    /// and sends them again to others until enough have acked (at most
+    /// three probe intervals); the node keeps running meanwhile, then
+    /// stops. Returns once the core is done, or after `timeout` (the node
+    /// stops then all the same).
     pub async fn leave(&self, timeout: Duration) -> Result<(), Error> {
         tracing::info!(local = %self.inner.local, "leaving");
+        let deadline = tokio::time::Instant::now() + timeout;
         let out = self
             .inner
             .step(|core, now| Ok::<_, Error>(core.leave(now)))?;
-        if tokio::time::timeout(timeout, self.inner.flush(out))
+        if tokio::time::timeout_at(deadline, self.inner.flush(out))
             .await
             .is_err()
         {
             tracing::warn!(?timeout, "leave notice not fully sent before the timeout");
         }
-        // The core is inert after leaving (no timers, drops datagrams).
+        self.inner.wake();
+        // The driver keeps ticking the core (its retries); wait for it to
+        // finish the leave.
+        while !self.inner.with_core(|core| core.has_left())
+            && tokio::time::Instant::now() < deadline
+            && !self.inner.is_stopped()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !self.inner.with_core(|core| core.has_left()) {
+            tracing::warn!(?timeout, "leave not acknowledged before the timeout");
+        }
         self.shutdown().await;
         Ok(())
     }
