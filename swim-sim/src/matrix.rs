@@ -47,10 +47,14 @@ pub const NOTES: &str = "\
   N > 300 start from a restored member list, `--bootstrap`).
 - N = 100 rows: 10 seeds × 300 s. N = 1000 rows: 5 seeds × 300 s (to stay well inside
   the 20-minute budget on 2 shared cores); `--quick`: 2 seeds at N = 100, 1 seed at N = 1000.
+- **everywhere** (in every column and figure): at every node that is running and not
+  paused at that moment. A paused node cannot update its view, so its stale view does
+  not count while it is paused; once it resumes it counts again as it is (a resumed
+  node that still holds a Failed member live is a disagreement from then on).
 - **first Failed / Failed everywhere**: seconds from each crash to the first `Failed`
-  event about it anywhere / until no running node holds it live, pooled over all
-  crashes of all runs (median / 90th percentile / max). \"undetected\": crashes never
-  Failed at every live node — in churn rows, before the node restarted (10 s later).
+  event about it anywhere / until no running, unpaused node holds it live, pooled over
+  all crashes of all runs (median / 90th percentile / max). \"undetected\": crashes
+  never Failed everywhere — in churn rows, before the node restarted (10 s later).
 - **false Failed events**: `Failed` events about nodes that were running, summed over
   runs. **live nodes declared Failed (healthy)**: distinct running nodes some node
   declared Failed, summed over runs; in brackets those that no node fault (crash,
@@ -69,6 +73,10 @@ pub const NOTES: &str = "\
   Failed), a running node never holds itself Failed nor leaves a Failed claim about
   itself (at ≥ its incarnation) unrefuted for 1 s, convergence within 60 s once
   faults stop, no datagram over `max_packet_size`, `members()` agrees with the events.
+- **more**: per-row figures. Pauses: seconds from each pause start until Failed
+  everywhere, and from its end until every other node (running, unpaused) holds it live
+  again; \"never\": not reached before the node paused again or the run ended.
+  Restarts: protocol periods until alive everywhere.
 - ✓ / ✗: the target of issue 11 for that cell (in the scenario file's `[targets]`)
   is met / missed; cells without a target are unmarked. Every row's target includes
   0 violations.
@@ -151,7 +159,7 @@ pub struct Row {
     pub crashes: usize,
     /// Seconds from a crash to the first Failed anywhere.
     pub first_failed_s: Option<Spread>,
-    /// Seconds from a crash to Failed at every live node.
+    /// Seconds from a crash to Failed at every running, unpaused node.
     pub all_failed_s: Option<Spread>,
     /// Crashes not Failed everywhere by the end of their run.
     pub undetected: usize,

@@ -17,7 +17,7 @@ pub struct CrashRecord {
     pub first_suspect_s: Option<f64>,
     /// First `Failed` about it at any node.
     pub first_failed_s: Option<f64>,
-    /// When no running node held it live any more.
+    /// When no active node (running and not paused) held it live any more.
     pub all_failed_s: Option<f64>,
 }
 
@@ -55,9 +55,12 @@ pub struct PauseRecord {
     pub at_s: f64,
     /// Its length in seconds.
     pub len_s: f64,
-    /// Seconds after the pause start when no running node held it live.
+    /// Seconds after the pause start when no active node (running and not
+    /// paused: a paused node's stale view counts again once it resumes)
+    /// held it live.
     pub failed_all_s: Option<f64>,
-    /// Seconds after it resumed when every running node held it live again.
+    /// Seconds after it resumed when every other active node (running and
+    /// not paused) held it live again.
     pub alive_all_s: Option<f64>,
 }
 
@@ -98,7 +101,8 @@ pub struct RestartRecord {
     pub node: NodeId,
     /// When it restarted (seconds since the start).
     pub at_s: f64,
-    /// Seconds until every running node held it live.
+    /// Seconds until every other active node (running and not paused) held
+    /// it live.
     pub all_live_s: Option<f64>,
 }
 
@@ -242,11 +246,12 @@ pub struct Detection {
     pub first_suspect_median_s: Option<f64>,
     /// Median seconds to the first `Failed`.
     pub first_failed_median_s: Option<f64>,
-    /// Median seconds until every live node holds it Failed.
+    /// Median seconds until no active node (running and not paused) holds
+    /// it live.
     pub all_failed_median_s: Option<f64>,
     /// Largest of those.
     pub all_failed_max_s: Option<f64>,
-    /// Crashes not Failed at every live node by the end.
+    /// Crashes some active node still held live at the end.
     pub undetected: usize,
     /// Each crash.
     pub crashes: Vec<CrashRecord>,

@@ -106,6 +106,9 @@ pub struct Sim {
     next_audit: u64,
     pub(crate) audit_incarnations: Option<Vec<Vec<u64>>>,
     tracked: Vec<NodeId>,
+    /// Members with an open "alive everywhere" record (a restart, or a pause
+    /// that ended): an observer that stops counting may complete it.
+    awaiting_live: Vec<NodeId>,
 }
 
 impl Sim {
@@ -186,6 +189,7 @@ impl Sim {
                 .take(24)
                 .map(|i| i as NodeId)
                 .collect(),
+            awaiting_live: Vec::new(),
         }
     }
 
@@ -295,13 +299,13 @@ impl Sim {
 
     /// The self-claim checker's input: notes a Failed/Left claim about the
     /// receiving node at an incarnation at least its own (the node must
-    /// refute it). Decodes only while some running node does not hold the
+    /// refute it). Decodes only while some active node does not hold the
     /// receiver live (in a calm cluster nothing is decoded). Returns the
     /// datagram the node handles (rewritten only by a test `Tamper`).
     fn inspect_inbound(&mut self, to: NodeId, payload: Bytes) -> Bytes {
         let slot = &self.nodes[to as usize];
         let tamper = slot.tamper;
-        let doubted = (self.views.holders(to) as usize) + 1 < self.running_count as usize;
+        let doubted = !self.views.all_hold_live(to);
         if slot.status != Status::Running || !(doubted || tamper.is_some()) {
             return payload;
         }
@@ -671,7 +675,7 @@ impl Sim {
         swim.member(&node_addr(m)).map(|x| x.incarnation)
     }
 
-    /// No running node holds `m` live any more.
+    /// No active node (running, not paused) holds `m` live any more.
     fn all_gone(&mut self, m: NodeId) {
         let now = self.now;
         let slot = &self.nodes[m as usize];
@@ -685,25 +689,74 @@ impl Sim {
         }
     }
 
-    /// Whether every other running node holds `m` live: closes `m`'s open
-    /// restart and (after it resumed) pause records.
+    /// Whether every other active node (running, not paused) holds `m`
+    /// live: closes `m`'s open restart and (after it resumed) pause records.
     fn check_all_live(&mut self, m: NodeId) {
         let now = self.now;
         let slot = &self.nodes[m as usize];
-        if slot.status != Status::Running
-            || (self.views.holders(m) as usize) + 1 < self.running_count as usize
-        {
+        if slot.status != Status::Running || !self.views.all_hold_live(m) {
             return;
         }
         if let Some(r) = slot.restart.map(|r| &mut self.metrics.restarts[r]) {
             r.all_live.get_or_insert(now);
         }
-        // Called on every new live mark and when the pause ends: exact.
+        // Called on every new live mark, when the pause ends and when an
+        // observer stops counting (`awaiting_live`): exact.
         if let Some(p) = slot.pause.map(|p| &mut self.metrics.pauses[p]) {
             if now >= p.end && p.alive_all.is_none() {
                 p.alive_all = Some(now);
             }
         }
+    }
+
+    /// Whether `m` has an open "alive everywhere" record.
+    fn awaits_all_live(&self, m: NodeId) -> bool {
+        let slot = &self.nodes[m as usize];
+        let restart = slot
+            .restart
+            .is_some_and(|r| self.metrics.restarts[r].all_live.is_none());
+        let pause = slot.pause.is_some_and(|p| {
+            let p = &self.metrics.pauses[p];
+            self.now >= p.end && p.alive_all.is_none()
+        });
+        slot.status == Status::Running && (restart || pause)
+    }
+
+    /// Checks `m` now and, while its record stays open, whenever an
+    /// observer stops counting.
+    fn await_all_live(&mut self, m: NodeId) {
+        self.check_all_live(m);
+        if self.awaits_all_live(m) && !self.awaiting_live.contains(&m) {
+            self.awaiting_live.push(m);
+        }
+    }
+
+    /// Observer `o` paused, left or stopped (`drop_view`): its view stops
+    /// counting, which may complete "Failed everywhere" for members only it
+    /// held live and "alive everywhere" for members only it did not.
+    fn stop_counting(&mut self, o: NodeId, drop_view: bool) {
+        let mut emptied = Vec::new();
+        let note = |m, holders| {
+            if holders == 0 {
+                emptied.push(m);
+            }
+        };
+        if drop_view {
+            self.views.observer_stopped(o, note);
+        } else {
+            self.views.deactivate(o, note);
+        }
+        for m in emptied {
+            self.all_gone(m);
+        }
+        let awaiting = std::mem::take(&mut self.awaiting_live);
+        for &m in &awaiting {
+            self.check_all_live(m);
+        }
+        self.awaiting_live = awaiting
+            .into_iter()
+            .filter(|&m| self.awaits_all_live(m))
+            .collect();
     }
 
     fn fault(&mut self, i: usize) {
@@ -755,7 +808,7 @@ impl Sim {
                     });
                     self.start(n, &seeds);
                     self.nodes[n as usize].restart = Some(self.metrics.restarts.len() - 1);
-                    self.check_all_live(n);
+                    self.await_all_live(n);
                 }
             }
             Fault::Pause { node, dur } => {
@@ -775,10 +828,19 @@ impl Sim {
                         // Closes the record if nobody doubts it at the end.
                         let i = self.dynamic(end, Fault::Resumed(node));
                         self.queue.push(end, Ev::Fault(i));
+                        // A paused node's view is stale: it stops counting.
+                        self.stop_counting(node, false);
                     }
                 }
             }
-            Fault::Resumed(node) => self.check_all_live(node),
+            Fault::Resumed(node) => {
+                let slot = &self.nodes[node as usize];
+                if slot.status == Status::Running && slot.paused_until <= now {
+                    // Its view, stale or not, counts again from now.
+                    self.views.activate(node);
+                    self.await_all_live(node);
+                }
+            }
             Fault::Slow { node, max_lag } => {
                 if let Some(s) = self.nodes.get_mut(node as usize) {
                     s.max_lag = max_lag;
@@ -899,6 +961,7 @@ impl Sim {
         }
         slot.status = Status::Leaving;
         self.set_running(n, false);
+        self.stop_counting(n, false);
         let t = self.instant(self.now);
         if let Some(swim) = self.nodes[n as usize].swim.as_mut() {
             let actions = swim.leave(t);
@@ -997,6 +1060,7 @@ impl Sim {
         slot.pause = None;
         slot.tamper = None;
         self.set_running(node, true);
+        self.views.activate(node);
         let seeds: Vec<SocketAddrV4> = seeds
             .iter()
             .filter(|&&s| s != node)
@@ -1053,15 +1117,7 @@ impl Sim {
         slot.status = status;
         slot.timer_at = None;
         self.set_running(n, false);
-        let mut emptied = Vec::new();
-        self.views.observer_stopped(n, |m, holders| {
-            if holders == 0 {
-                emptied.push(m);
-            }
-        });
-        for m in emptied {
-            self.all_gone(m);
-        }
+        self.stop_counting(n, true);
     }
 
     fn set_running(&mut self, n: NodeId, on: bool) {

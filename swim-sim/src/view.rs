@@ -1,7 +1,15 @@
 //! Every node's view, tracked from its events in O(1) per event: one bit per
 //! (observer, member) for "holds it live" (Alive or Suspect), one for "has
 //! reported it Failed or Left", live counts per observer, and for each member
-//! the number of running observers that hold it live.
+//! the number of *active* observers that hold it live.
+//!
+//! An observer is active while it runs and is not paused: a paused
+//! (SIGSTOPped) node cannot update its view, so its stale view does not
+//! count while it is paused ("Failed everywhere" / "alive everywhere" mean
+//! at every active node). It is kept, not dropped: when the node resumes,
+//! its view counts again as it is — a resumed node that still holds a
+//! long-Failed member live is a disagreement from then on. Pausing and
+//! resuming cost O(members the observer holds live).
 
 use crate::NodeId;
 
@@ -57,6 +65,8 @@ pub(crate) struct Views {
     reported_dead: Vec<Bits>,
     counts: Vec<u32>,
     holders: Vec<u32>,
+    active: Bits,
+    active_count: u32,
 }
 
 impl Views {
@@ -66,6 +76,8 @@ impl Views {
             reported_dead: vec![Bits::new(n); n],
             counts: vec![0; n],
             holders: vec![0; n],
+            active: Bits::new(n),
+            active_count: 0,
         }
     }
 
@@ -74,20 +86,58 @@ impl Views {
         let changed = self.live[o as usize].set(m);
         if changed {
             self.counts[o as usize] += 1;
-            self.holders[m as usize] += 1;
+            if self.active.get(o) {
+                self.holders[m as usize] += 1;
+            }
         }
         changed
     }
 
     /// `o` reported `m` Failed or Left. Returns `m`'s remaining holders if
-    /// `o` held it live until now.
+    /// `o` is active and held it live until now.
     pub(crate) fn mark_dead(&mut self, o: NodeId, m: NodeId) -> Option<u32> {
         self.reported_dead[o as usize].set(m);
-        self.live[o as usize].clear(m).then(|| {
-            self.counts[o as usize] -= 1;
+        if !self.live[o as usize].clear(m) {
+            return None;
+        }
+        self.counts[o as usize] -= 1;
+        self.active.get(o).then(|| {
             self.holders[m as usize] -= 1;
             self.holders[m as usize]
         })
+    }
+
+    /// Observer `o` runs and is not paused: its view counts (again).
+    pub(crate) fn activate(&mut self, o: NodeId) {
+        if self.active.set(o) {
+            self.active_count += 1;
+            for m in self.live[o as usize].iter() {
+                self.holders[m as usize] += 1;
+            }
+        }
+    }
+
+    /// Observer `o` paused, left or stopped: its view stops counting (it is
+    /// kept). Calls `released` with each member it held and that member's
+    /// remaining holders.
+    pub(crate) fn deactivate(&mut self, o: NodeId, mut released: impl FnMut(NodeId, u32)) {
+        if self.active.clear(o) {
+            self.active_count -= 1;
+            for m in self.live[o as usize].iter() {
+                self.holders[m as usize] -= 1;
+                released(m, self.holders[m as usize]);
+            }
+        }
+    }
+
+    /// Whether `o`'s view counts.
+    pub(crate) fn is_active(&self, o: NodeId) -> bool {
+        self.active.get(o)
+    }
+
+    /// Whether every active observer other than `m` holds `m` live.
+    pub(crate) fn all_hold_live(&self, m: NodeId) -> bool {
+        self.holders(m) + u32::from(self.is_active(m)) >= self.active_count
     }
 
     /// Whether `o` reported `m` dead since `m` last (re)started.
@@ -108,13 +158,10 @@ impl Views {
     }
 
     /// Observer `o` stopped (crash, leave): drop its view. Calls `released`
-    /// with each member it held and that member's remaining holders.
-    pub(crate) fn observer_stopped(&mut self, o: NodeId, mut released: impl FnMut(NodeId, u32)) {
-        let held: Vec<NodeId> = self.live[o as usize].iter().collect();
-        for m in held {
-            self.holders[m as usize] -= 1;
-            released(m, self.holders[m as usize]);
-        }
+    /// with each member it held and that member's remaining holders (if it
+    /// was active).
+    pub(crate) fn observer_stopped(&mut self, o: NodeId, released: impl FnMut(NodeId, u32)) {
+        self.deactivate(o, released);
         self.live[o as usize].reset();
         self.reported_dead[o as usize].reset();
         self.counts[o as usize] = 0;
@@ -125,7 +172,7 @@ impl Views {
         self.counts[o as usize]
     }
 
-    /// Running observers holding `m` live.
+    /// Active observers holding `m` live.
     pub(crate) fn holders(&self, m: NodeId) -> u32 {
         self.holders[m as usize]
     }
@@ -153,6 +200,8 @@ mod tests {
     #[test]
     fn counts_and_holders_follow_marks() {
         let mut v = Views::new(130);
+        v.activate(0);
+        v.activate(2);
         assert!(v.mark_live(0, 1));
         assert!(!v.mark_live(0, 1));
         assert!(v.mark_live(2, 1));
@@ -169,5 +218,47 @@ mod tests {
         expected.set(129);
         assert!(v.matches(0, &expected));
         assert_eq!(v.live_set(0).iter().collect::<Vec<_>>(), [129]);
+    }
+
+    #[test]
+    fn a_paused_view_stops_counting_and_counts_again_as_it_is() {
+        let mut v = Views::new(10);
+        for o in 0..3 {
+            v.activate(o);
+        }
+        v.mark_live(0, 5);
+        v.mark_live(1, 5);
+        v.mark_live(2, 5);
+        assert!(v.all_hold_live(5));
+        // Observer 2 pauses holding 5 live: it is released, not forgotten.
+        let mut released = vec![];
+        v.deactivate(2, |m, h| released.push((m, h)));
+        assert_eq!(released, [(5, 2)]);
+        v.deactivate(2, |_, _| panic!("deactivated twice"));
+        // The active ones declare 5 dead: no active holder is left.
+        assert_eq!(v.mark_dead(0, 5), Some(1));
+        assert_eq!(v.mark_dead(1, 5), Some(0));
+        assert_eq!((v.holders(5), v.count(2)), (0, 1));
+        // A paused observer's marks change its view, not the holders.
+        assert!(v.mark_live(2, 6));
+        assert_eq!(v.holders(6), 0);
+        assert_eq!(v.mark_dead(2, 6), None);
+        // Resumed, its stale view holds 5 live again.
+        v.activate(2);
+        assert_eq!(v.holders(5), 1);
+        assert!(!v.all_hold_live(6));
+        v.mark_live(0, 6);
+        v.mark_live(1, 6);
+        v.mark_live(2, 6);
+        assert!(v.all_hold_live(6));
+        // A member that is itself active is not expected to hold itself.
+        v.mark_live(1, 0);
+        v.mark_live(2, 0);
+        assert!(v.all_hold_live(0));
+        // A stopped observer's view is dropped.
+        v.observer_stopped(2, |_, _| {});
+        assert_eq!((v.holders(5), v.count(2)), (0, 0));
+        v.activate(2);
+        assert_eq!(v.holders(5), 0);
     }
 }
