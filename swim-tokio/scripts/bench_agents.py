@@ -71,6 +71,7 @@ class Agent:
         self._partial = b""
         # Members this agent printed `joined` for, and when the last was.
         self.joined = set()
+        self.joined_ts = []
         self.last_joined = 0.0
         # (event, member) -> timestamps, for every other event.
         self.seen = {}
@@ -90,6 +91,7 @@ class Agent:
             e = json.loads(line)
             if e["event"] == "joined":
                 self.joined.add(e["member"])
+                self.joined_ts.append(e["ts"])
                 self.last_joined = max(self.last_joined, e["ts"])
             else:
                 self.seen.setdefault((e["event"], e["member"]), []).append(e["ts"])
@@ -164,6 +166,9 @@ def main():
     ap.add_argument("--bin")
     ap.add_argument("--runtime-join", action="store_true",
                     help="start every agent first, then join them through the control socket")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="with --runtime-join: before joining, wait until the agents together "
+                         "use less than this many cores (0.2 = 20%% of one) over 2 s")
     ap.add_argument("--limit", type=float, default=60.0,
                     help="seconds any single wait may take")
     args = ap.parse_args()
@@ -194,6 +199,17 @@ def main():
             wait_until("every agent's control socket",
                        lambda: all(os.path.exists(a.control) for a in agents), poll=poll)
             t_up = time.time()
+            settle_cores = None
+            if args.settle > 0:
+                def settled():
+                    nonlocal settle_cores
+                    before = sum(a.cpu_secs() for a in agents)
+                    time.sleep(2.0)
+                    settle_cores = (sum(a.cpu_secs() for a in agents) - before) / 2.0
+                    return settle_cores < args.settle
+                wait_until("the agents to settle", settled, poll=0)
+            t_settled = time.time()
+            cpu_before_join = sum(a.cpu_secs() for a in agents)
             t_spawn = time.time()
             req = {"cmd": "join", "addrs": [agents[0].addr]}
             with concurrent.futures.ThreadPoolExecutor(32) as pool:
@@ -214,6 +230,16 @@ def main():
         wait_until("join convergence", converged, poll=poll)
         last_join = max(a.last_joined for a in agents)
         join_secs = last_join - t_spawn
+        join_cpu = None
+        if args.runtime_join:
+            # CPU the agents used from the first join request until the poll
+            # that saw convergence: is the join bound by the machine?
+            join_cpu = (sum(a.cpu_secs() for a in agents) - cpu_before_join,
+                        time.time() - t_spawn)
+        # Share of all (agent, member) pairs known after 1, 2, 5, 10 s.
+        all_ts = sorted(t - t_spawn for a in agents for t in a.joined_ts)
+        pairs = len(agents) * (len(agents) - 1)
+        known = {x: sum(1 for t in all_ts if t <= x) / pairs for x in (1, 2, 5, 10, 20)}
 
         # Settle, then idle CPU and RSS.
         time.sleep(3.0)
@@ -262,7 +288,9 @@ def main():
         print(f"# {n} agents, profile {args.profile}, {binary}")
         if args.runtime_join:
             print(f"spawned {n - 1} agents in {t_spawned - t_start:.3f} s, all up (control socket) "
-                  f"after {t_up - t_start:.3f} s; {n - 1} join requests sent in {t_requested - t_spawn:.3f} s")
+                  f"after {t_up - t_start:.3f} s, settled (agents using "
+                  f"{settle_cores if settle_cores is not None else float('nan'):.2f} cores) after "
+                  f"{t_settled - t_start:.3f} s; {n - 1} join requests sent in {t_requested - t_spawn:.3f} s")
         else:
             print(f"spawned {n - 1} joiners in {t_spawned - t_spawn:.3f} s")
         print(f"| metric | measured | target |")
@@ -270,6 +298,11 @@ def main():
         how = "run-time join (from the first request)" if args.runtime_join else "join"
         target = "<= 1 s" if n <= 32 else ("<= 5 s" if args.runtime_join else "")
         print(f"| {how} of all {n} through one seed converged | {join_secs:.2f} s | {target} |")
+        print("| ... share of all member pairs known after 1 / 2 / 5 / 10 / 20 s | "
+              + " / ".join(f"{100 * v:.0f}%" for v in known.values()) + " | |")
+        if join_cpu:
+            print(f"| ... CPU used by all agents until convergence was seen | {join_cpu[0]:.1f} s in "
+                  f"{join_cpu[1]:.1f} s ({join_cpu[0] / join_cpu[1]:.2f} cores of 2) | |")
         print(f"| RSS per agent (median / max) | {statistics.median(rss_mb):.1f} / {max(rss_mb):.1f} MB | <= 4 MB |")
         print(f"| PSS per agent (shared pages split; median / max) | "
               f"{statistics.median(pss_mb):.1f} / {max(pss_mb):.1f} MB | |")
