@@ -89,11 +89,13 @@ class Agent:
             if not line.endswith(b"}"):
                 continue
             e = json.loads(line)
-            if e["event"] == "joined":
+            if e["event"] in ("joined", "alive") and e["member"] not in self.joined:
+                # First seen alive: normally `joined`; `alive` when this
+                # agent first heard of the member as suspected or failed.
                 self.joined.add(e["member"])
                 self.joined_ts.append(e["ts"])
                 self.last_joined = max(self.last_joined, e["ts"])
-            else:
+            if e["event"] != "joined":
                 self.seen.setdefault((e["event"], e["member"]), []).append(e["ts"])
 
     def times(self, event, member, since=0.0):
@@ -146,6 +148,13 @@ class Agent:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+
+def udp_counters():
+    """This network namespace's UDP counters (/proc/net/snmp), by name."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Udp:")]
+    return dict(zip(rows[0][1:], map(int, rows[1][1:])))
 
 
 def wait_until(what, cond, limit=None, poll=0.02):
@@ -210,6 +219,7 @@ def main():
                 wait_until("the agents to settle", settled, poll=0)
             t_settled = time.time()
             cpu_before_join = sum(a.cpu_secs() for a in agents)
+            udp_before_join = udp_counters()
             t_spawn = time.time()
             req = {"cmd": "join", "addrs": [agents[0].addr]}
             with concurrent.futures.ThreadPoolExecutor(32) as pool:
@@ -251,6 +261,9 @@ def main():
             # that saw convergence: is the join bound by the machine?
             join_cpu = (sum(a.cpu_secs() for a in agents) - cpu_before_join,
                         time.time() - t_spawn)
+            udp = udp_counters()
+            join_udp = {k: udp.get(k, 0) - udp_before_join.get(k, 0)
+                        for k in ("InDatagrams", "RcvbufErrors", "SndbufErrors", "InErrors")}
         # Share of all (agent, member) pairs known after 1, 2, 5, 10 s.
         all_ts = sorted(t - t_spawn for a in agents for t in a.joined_ts)
         pairs = len(agents) * (len(agents) - 1)
@@ -318,6 +331,9 @@ def main():
         if join_cpu:
             print(f"| ... CPU used by all agents until convergence was seen | {join_cpu[0]:.1f} s in "
                   f"{join_cpu[1]:.1f} s ({join_cpu[0] / join_cpu[1]:.2f} cores of 2) | |")
+            print(f"| ... UDP datagrams received / dropped for a full receive buffer (whole host, same window) | "
+                  f"{join_udp['InDatagrams']} / {join_udp['RcvbufErrors']} "
+                  f"(InErrors {join_udp['InErrors']}, SndbufErrors {join_udp['SndbufErrors']}) | |")
         print(f"| RSS per agent (median / max) | {statistics.median(rss_mb):.1f} / {max(rss_mb):.1f} MB | <= 4 MB |")
         print(f"| PSS per agent (shared pages split; median / max) | "
               f"{statistics.median(pss_mb):.1f} / {max(pss_mb):.1f} MB | |")
