@@ -1,6 +1,7 @@
 //! `tick` (every timer) at 100, 1,000 and 10,000 members, in the two regimes
 //! where table scans used to hide: Failed members are rare (one of the
-//! table), and the table is sparse (mostly `Left` tombstones, 1% live).
+//! table), and the table is sparse (mostly `Left` tombstones: 1% live, or
+//! only 10 live).
 //!
 //! Run: `cargo bench -p swim-core --bench tick`
 //!
@@ -42,6 +43,8 @@ enum Regime {
     RareFailed,
     /// 1% of members (at least 2) Alive, the rest Left.
     Sparse,
+    /// 10 members Alive, the rest Left (the probe walk's worst case).
+    TenLive,
 }
 
 impl Regime {
@@ -49,6 +52,7 @@ impl Regime {
         match self {
             Regime::RareFailed => i < n,
             Regime::Sparse => i <= (n / 100).max(2),
+            Regime::TenLive => i <= 10,
         }
     }
 }
@@ -84,7 +88,7 @@ fn run(regime: Regime, n: usize) {
             incarnation: 0,
             kind: match regime {
                 Regime::RareFailed => UpdateKind::Failed { by: addr(1) },
-                Regime::Sparse => UpdateKind::Left,
+                Regime::Sparse | Regime::TenLive => UpdateKind::Left,
             },
         })
         .collect();
@@ -155,7 +159,7 @@ fn main() {
         "| regime | members | live at end | mean ns | median ns | p99 ns | max ns | virtual time |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for regime in [Regime::RareFailed, Regime::Sparse] {
+    for regime in [Regime::RareFailed, Regime::Sparse, Regime::TenLive] {
         for n in [100usize, 1_000, 10_000] {
             run(regime, n);
         }
