@@ -413,22 +413,12 @@ impl<A: Addr> Swim<A> {
     }
 
     fn random_failed(&mut self) -> Option<A> {
-        let slots = self.table.capacity_slots();
-        for _ in 0..32 {
-            let pos = self.rng.below(slots);
-            if let Some(s) = self.table.slot_at(pos) {
-                if s.state == State::Failed {
-                    return Some(s.addr);
-                }
-            }
+        // O(1): the table keeps Failed members in a dense list.
+        let failed = self.table.len_in(&[State::Failed]);
+        if failed == 0 {
+            return None;
         }
-        let failed: Vec<A> = self
-            .table
-            .iter()
-            .filter(|(_, s)| s.state == State::Failed)
-            .map(|(_, s)| s.addr)
-            .collect();
-        let i = self.rng.below(failed.len());
-        failed.get(i).copied()
+        let i = self.rng.below(failed);
+        self.table.nth_in(&[State::Failed], i).map(|(_, s)| s.addr)
     }
 }

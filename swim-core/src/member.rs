@@ -1,5 +1,6 @@
 //! The membership table: one compact slot per known member, an O(1) address
-//! index, metadata on the side, and the precedence rules.
+//! index, O(1) uniform sampling by state, metadata on the side, and the
+//! precedence rules.
 
 use crate::hash::KeyedState;
 use crate::wire::State;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 /// Slot index in the table. Stable for a member's lifetime in the table.
 pub(crate) type SlotId = u32;
 
-/// One member, 20 bytes with a 6-byte address (the incarnation is two
+/// One member, 24 bytes with a 6-byte address (the incarnation is two
 /// `u32` halves so the slot is 4-aligned, not 8). Metadata lives in a side
 /// map: most members have none, and the table dominates memory (a 10,000-node
 /// cluster holds 10⁸ slots across its members).
@@ -26,6 +27,9 @@ pub(crate) struct Slot<A> {
     /// Time of the last change, in deciseconds since the node's epoch
     /// (saturating; 13 years fit).
     pub(crate) changed: u32,
+    /// Position of this slot's id in its state's dense list
+    /// (`Table::by_state`); meaningless while the slot is free.
+    pos: u32,
 }
 
 impl<A> Slot<A> {
@@ -84,10 +88,18 @@ impl Counts {
 }
 
 /// The table of every member except the local node.
+///
+/// Besides the slots and the address index, it keeps one dense list of slot
+/// ids per state (`by_state`, indexed by [`rank`]); every slot remembers its
+/// position there, so a state change, insert or removal moves one id
+/// (swap-remove, O(1)), and a uniformly random member of any set of states
+/// is one random number and two array reads, however sparse the table is
+/// (no rejection sampling over free slots or tombstones, no scan).
 #[derive(Clone)]
 pub(crate) struct Table<A> {
     slots: Vec<Slot<A>>,
     free: Vec<SlotId>,
+    by_state: [Vec<SlotId>; 4],
     index: HashTable<SlotId>,
     hasher: KeyedState,
     meta: BTreeMap<A, Bytes>,
@@ -99,6 +111,7 @@ impl<A: Addr> Table<A> {
         Table {
             slots: Vec::new(),
             free: Vec::new(),
+            by_state: Default::default(),
             index: HashTable::new(),
             hasher,
             meta: BTreeMap::new(),
@@ -147,6 +160,7 @@ impl<A: Addr> Table<A> {
             state,
             used: true,
             changed: now,
+            pos: 0,
         };
         slot.set_incarnation(incarnation);
         let id = match self.free.pop() {
@@ -176,17 +190,100 @@ impl<A: Addr> Table<A> {
                 .map_or(0, |s| hasher.hash_one(s.addr))
         });
         *self.counts.slot(state) += 1;
+        self.list_push(id, state);
         id
+    }
+
+    /// Appends `id` to `state`'s dense list and records its position.
+    fn list_push(&mut self, id: SlotId, state: State) {
+        let Some(list) = self.by_state.get_mut(usize::from(rank(state))) else {
+            return;
+        };
+        if list.len() == list.capacity() {
+            // Same quarter growth as the slots: these lists hold one id per
+            // member between them.
+            let extra = (list.len() / 4).max(16);
+            list.reserve_exact(extra);
+        }
+        let pos = list.len() as u32;
+        list.push(id);
+        if let Some(s) = self.slots.get_mut(id as usize) {
+            s.pos = pos;
+        }
+    }
+
+    /// Removes slot `id` (holding `state`) from its dense list: the last id
+    /// takes its place.
+    fn list_remove(&mut self, id: SlotId, state: State) {
+        let Some(pos) = self.slots.get(id as usize).map(|s| s.pos as usize) else {
+            return;
+        };
+        let Some(list) = self.by_state.get_mut(usize::from(rank(state))) else {
+            return;
+        };
+        if list.get(pos) != Some(&id) {
+            debug_assert!(false, "slot {id} not at its recorded position");
+            return;
+        }
+        list.swap_remove(pos);
+        if let Some(&moved) = list.get(pos) {
+            if let Some(s) = self.slots.get_mut(moved as usize) {
+                s.pos = pos as u32;
+            }
+        }
+    }
+
+    /// Number of members in any of `states` (each state at most once).
+    pub(crate) fn len_in(&self, states: &[State]) -> usize {
+        states
+            .iter()
+            .filter_map(|&s| self.by_state.get(usize::from(rank(s))))
+            .map(Vec::len)
+            .sum()
+    }
+
+    /// The `i`-th member of the concatenation of `states`' dense lists, for
+    /// `i < len_in(states)`: with `i` uniform, a uniform member of those
+    /// states. O(`states.len()`). The order changes as members change state.
+    pub(crate) fn nth_in(&self, states: &[State], mut i: usize) -> Option<(SlotId, &Slot<A>)> {
+        for &s in states {
+            let list = self.by_state.get(usize::from(rank(s)))?;
+            match list.get(i) {
+                Some(&id) => return self.get(id).map(|slot| (id, slot)),
+                None => i -= list.len(),
+            }
+        }
+        None
+    }
+
+    /// Where `id` sits in the concatenation [`nth_in`](Self::nth_in) walks,
+    /// if its state is one of `states`.
+    pub(crate) fn position_in(&self, states: &[State], id: SlotId) -> Option<usize> {
+        let slot = self.get(id)?;
+        let mut offset = 0;
+        for &s in states {
+            if s == slot.state {
+                return Some(offset + slot.pos as usize);
+            }
+            offset += self.by_state.get(usize::from(rank(s)))?.len();
+        }
+        None
     }
 
     /// Changes a member's incarnation and state.
     pub(crate) fn set(&mut self, id: SlotId, incarnation: u64, state: State, now: u32) {
-        if let Some(s) = self.slots.get_mut(id as usize).filter(|s| s.used) {
-            *self.counts.slot(s.state) -= 1;
-            *self.counts.slot(state) += 1;
-            s.set_incarnation(incarnation);
-            s.state = state;
-            s.changed = now;
+        let Some(s) = self.slots.get_mut(id as usize).filter(|s| s.used) else {
+            return;
+        };
+        let old = s.state;
+        *self.counts.slot(old) -= 1;
+        *self.counts.slot(state) += 1;
+        s.set_incarnation(incarnation);
+        s.state = state;
+        s.changed = now;
+        if old != state {
+            self.list_remove(id, old);
+            self.list_push(id, state);
         }
     }
 
@@ -204,6 +301,7 @@ impl<A: Addr> Table<A> {
             entry.remove();
         }
         self.meta.remove(&addr);
+        self.list_remove(id, state);
         self.free.push(id);
     }
 
@@ -281,8 +379,77 @@ mod tests {
         }
     }
 
+    /// Every used slot sits exactly once in its state's list, at its
+    /// recorded position; the lists hold nothing else.
+    fn check_lists(t: &Table<SocketAddrV4>) {
+        let mut listed = 0;
+        for (r, list) in t.by_state.iter().enumerate() {
+            for (pos, &id) in list.iter().enumerate() {
+                let s = t.get(id).expect("listed slot is used");
+                assert_eq!(usize::from(rank(s.state)), r);
+                assert_eq!(s.pos as usize, pos);
+            }
+            listed += list.len();
+        }
+        assert_eq!(listed, t.counts().total());
+        assert_eq!(t.iter().count(), listed);
+    }
+
+    #[test]
+    fn state_lists_follow_every_change() {
+        use State::*;
+        let states = [Alive, Suspect, Failed, Left];
+        let mut rng = crate::rng::Rng::new(9);
+        let mut t = Table::new(KeyedState::new(3, 4));
+        let mut present: Vec<u32> = Vec::new();
+        for step in 0..5_000u32 {
+            let op = rng.below(10);
+            if op < 4 || present.is_empty() {
+                let a_ = 10_000 + step;
+                t.insert(a(a_), 0, states[rng.below(4)], 0);
+                present.push(a_);
+            } else if op < 8 {
+                let a_ = present[rng.below(present.len())];
+                let id = t.find(&a(a_)).unwrap();
+                t.set(id, 1, states[rng.below(4)], 1);
+            } else {
+                let i = rng.below(present.len());
+                let a_ = present.swap_remove(i);
+                t.remove(t.find(&a(a_)).unwrap());
+            }
+            if step % 97 == 0 {
+                check_lists(&t);
+            }
+        }
+        check_lists(&t);
+        // nth_in walks exactly the members of the asked states, and
+        // position_in inverts it.
+        for set in [
+            &[Alive, Suspect][..],
+            &[Failed][..],
+            &[Failed, Left][..],
+            &states[..],
+        ] {
+            let n = t.len_in(set);
+            let want = t.iter().filter(|(_, s)| set.contains(&s.state)).count();
+            assert_eq!(n, want);
+            let mut seen: Vec<SlotId> = (0..n)
+                .map(|i| {
+                    let (id, s) = t.nth_in(set, i).unwrap();
+                    assert!(set.contains(&s.state));
+                    assert_eq!(t.position_in(set, id), Some(i));
+                    id
+                })
+                .collect();
+            assert!(t.nth_in(set, n).is_none());
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), n);
+        }
+    }
+
     #[test]
     fn slot_is_compact() {
-        assert_eq!(core::mem::size_of::<Slot<SocketAddrV4>>(), 20);
+        assert_eq!(core::mem::size_of::<Slot<SocketAddrV4>>(), 24);
     }
 }

@@ -447,42 +447,35 @@ impl<A: Addr> Swim<A> {
     }
 
     /// Up to `k` distinct random live (Alive or Suspect) members, never this
-    /// node nor `except`. Expected O(k) when most members are live.
+    /// node nor `except`, uniformly. O(k²), independent of the table.
     pub(crate) fn random_members(&mut self, k: usize, except: Option<A>) -> Vec<A> {
-        let mut out = Vec::with_capacity(k);
-        let live = self.table.counts().live();
-        let eligible = live - usize::from(except.is_some_and(|e| self.is_live(&e)));
-        let want = k.min(eligible);
-        if want == 0 {
-            return out;
+        // O(k²) with k the (small) fanout, whatever the table holds: the
+        // table keeps live members in a dense list, and Floyd's algorithm
+        // draws `want` distinct positions of it (skipping `except`'s).
+        const LIVE: [State; 2] = [State::Alive, State::Suspect];
+        let live = self.table.len_in(&LIVE);
+        let skip = except
+            .and_then(|e| self.table.find(&e))
+            .and_then(|id| self.table.position_in(&LIVE, id));
+        let pool = live - usize::from(skip.is_some());
+        let want = k.min(pool);
+        let mut picks: Vec<usize> = Vec::with_capacity(want);
+        for j in pool - want..pool {
+            let t = self.rng.below(j + 1);
+            picks.push(if picks.contains(&t) { j } else { t });
         }
-        let slots = self.table.capacity_slots();
-        let mut tries = 0;
-        while out.len() < want && tries < 16 * want + 32 {
-            tries += 1;
-            let pos = self.rng.below(slots);
-            if let Some(s) = self.table.slot_at(pos) {
-                if matches!(s.state, State::Alive | State::Suspect)
-                    && Some(s.addr) != except
-                    && !out.contains(&s.addr)
-                {
-                    out.push(s.addr);
-                }
-            }
-        }
-        if out.len() < want {
-            // Sparse table (mostly tombstones): fall back to a scan.
-            let mut rest: Vec<A> = self
-                .table
-                .iter()
-                .filter(|(_, s)| matches!(s.state, State::Alive | State::Suspect))
-                .map(|(_, s)| s.addr)
-                .filter(|a| Some(*a) != except && !out.contains(a))
-                .collect();
-            self.rng.shuffle(&mut rest);
-            out.extend(rest.into_iter().take(want - out.len()));
-        }
-        out
+        // Floyd's set is uniform, its order is not: shuffle it.
+        self.rng.shuffle(&mut picks);
+        picks
+            .into_iter()
+            .filter_map(|p| {
+                let p = match skip {
+                    Some(s) if p >= s => p + 1,
+                    _ => p,
+                };
+                self.table.nth_in(&LIVE, p).map(|(_, s)| s.addr)
+            })
+            .collect()
     }
 
     pub(crate) fn is_live(&self, a: &A) -> bool {

@@ -210,6 +210,23 @@ impl Writer<'_> {
 /// [`DecodeErrorKind::TrailingBytes`]. Every count is capped by the bytes
 /// left and by `limits.max_items` before anything is reserved, so memory
 /// used is proportional to `bytes.len()`.
+///
+/// # Memory bound
+///
+/// The heap `decode` holds at any moment (the returned packet included, and
+/// also when it fails part-way) is at most `(1 + k) · bytes.len()` bytes,
+/// with `k` the larger of `⌈size_of::<Update<A>>() / min_update_len::<A>()⌉`
+/// and `⌈size_of::<Broadcast<A>>() / min_broadcast_len::<A>()⌉`: each list's
+/// `Vec` is reserved for at most (bytes left) / (minimum item size) items,
+/// the lists are read one after another from disjoint bytes, and metadata
+/// and payloads are copied byte for byte (the `1`). On 64-bit targets that
+/// is **10×** for `SocketAddr` (an `Update` is 80 bytes, its smallest
+/// encoding 9) and **8×** for `SocketAddrV4` (56 and 8); a datagram of only
+/// minimum-size updates reaches 8.9× and 7×. So a 1,400-byte datagram
+/// costs at most 14,000 bytes, briefly: decoding is not the ≤ 2× the wire
+/// could be, because the decoded [`Update`] is a plain struct, not a view of
+/// the bytes. `swim-core/tests/decode_alloc.rs` checks the bound with a
+/// counting allocator.
 pub fn decode<A: Addr>(bytes: &[u8], limits: &Limits) -> Result<Packet<A>, DecodeError> {
     let mut r = Reader::new(bytes);
     let first = r.u8("header")?;
