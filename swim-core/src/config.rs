@@ -114,8 +114,8 @@ pub struct Config {
     /// Push-pull: every `sync_interval` (scaled by `⌈log2(n/32)⌉` above 32
     /// members) exchange full state with one random member. `None` disables.
     pub sync_interval: Option<Duration>,
-    /// Healing: every `reconnect_interval`, ping one random `Failed` member
-    /// (carrying its failure so a live one refutes), and re-join through the
+    /// Healing: every `reconnect_interval`, ping one random `Failed` or
+    /// `Left` member (carrying its record so a live one refutes), and re-join through the
     /// seeds when no other member is alive. `None` disables.
     pub reconnect_interval: Option<Duration>,
     /// Failed and Left members are forgotten this long after the change.

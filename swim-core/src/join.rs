@@ -395,30 +395,36 @@ impl<A: Addr> Swim<A> {
             let seeds = self.joiner.seeds.clone();
             self.start_join(&seeds);
         }
-        if counts.failed == 0 {
+        // Members held down: Failed, and Left too (a live member that a
+        // forged or replayed Left evicted hears it here and refutes; a
+        // member that really left does not answer).
+        const DOWN: &[State] = &[State::Failed, State::Left];
+        let down = self.table.len_in(DOWN);
+        if down == 0 {
             return;
         }
-        // About one ping per failed member per interval cluster-wide, and at
+        // About one ping per down member per interval cluster-wide, and at
         // least one every four intervals from each node: a node that missed
-        // a refutation (it alone still holds a live member failed) corrects
+        // a refutation (it alone still holds a live member down) corrects
         // itself within a minute.
-        let p = (counts.failed as f64 / counts.live().max(1) as f64).max(0.25);
+        let p = (down as f64 / counts.live().max(1) as f64).max(0.25);
         if self.rng.unit() >= p {
             return;
         }
-        if let Some(target) = self.random_failed() {
+        if let Some(target) = self.random_down(DOWN) {
             let seq = self.next_seq();
             self.send_packet(target, Body::Ping { seq }, usize::MAX);
         }
     }
 
-    fn random_failed(&mut self) -> Option<A> {
-        // O(1): the table keeps Failed members in a dense list.
-        let failed = self.table.len_in(&[State::Failed]);
-        if failed == 0 {
+    /// A uniformly random member in one of `states`. O(1): the table keeps
+    /// a dense list per state.
+    fn random_down(&mut self, states: &[State]) -> Option<A> {
+        let n = self.table.len_in(states);
+        if n == 0 {
             return None;
         }
-        let i = self.rng.below(failed);
-        self.table.nth_in(&[State::Failed], i).map(|(_, s)| s.addr)
+        let i = self.rng.below(n);
+        self.table.nth_in(states, i).map(|(_, s)| s.addr)
     }
 }
