@@ -301,9 +301,9 @@ impl<A: Addr> Swim<A> {
         }
         if !self.send_budget.has_room(self.now, &self.config) {
             // Optional traffic waits for the budget; probes and acks keep
-            // the rest of it. Try again next interval.
+            // the rest of it. Try again one interval later.
             self.gossip_full = false;
-            self.arm_gossip();
+            self.next_gossip_at = Some(self.now + self.config.gossip_interval);
             return;
         }
         let busy = self.now < self.last_gossip + self.gossip_every() * 2;
