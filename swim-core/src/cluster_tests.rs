@@ -532,3 +532,91 @@ fn failed_member_suspected_at_a_newer_incarnation_is_alive_not_joined() {
         ]
     );
 }
+
+/// Issue 12, found 5: two Failed claims in one datagram, each one jump
+/// (2^32) above the last, used to pass the jump check one after the other,
+/// and the subject then dropped the claims about itself as forged and could
+/// not refute until reaping. Now the second claim is measured against what
+/// the receiver held before the datagram (rejected), and the subject
+/// refutes whatever was accepted. (Measured against the current view, as
+/// before, the receiver ends at cur + 2^33 and this test fails.)
+#[test]
+fn chained_incarnation_jumps_in_one_datagram_cannot_evict() {
+    let mut net = cluster(5, 21);
+    let victim = addr(3);
+    let cur = net.node(0).member(&victim).unwrap().incarnation;
+    let jump = crate::node::MAX_INCARNATION_JUMP;
+    let forged = gossip(vec![
+        Update {
+            addr: victim,
+            incarnation: cur + jump,
+            kind: UpdateKind::Failed { by: addr(1) },
+        },
+        Update {
+            addr: victim,
+            incarnation: cur + 2 * jump,
+            kind: UpdateKind::Failed { by: addr(1) },
+        },
+    ]);
+    net.inject(addr(1), 0, &forged);
+    let held = net.node(0).member(&victim).unwrap().incarnation;
+    assert!(held <= cur + jump, "held {held}, limit {}", cur + jump);
+    net.run_for(20 * S);
+    for i in [0, 1, 2, 4] {
+        assert_eq!(net.view(i, 3), Some(State::Alive), "node {i}");
+    }
+}
+
+/// Issue 12, found 5: one forged Left about a live member, sent to one
+/// node, showed it Left at every other node for the whole retention with no
+/// refutation (nobody probes, gossips to or syncs with Left members). Now
+/// the node that holds it Left re-probes it (healing) carrying the Left
+/// record, and the member refutes.
+#[test]
+fn a_forged_left_is_refuted() {
+    let mut net = cluster(5, 22);
+    let victim = addr(3);
+    let cur = net.node(0).member(&victim).unwrap().incarnation;
+    let forged = gossip(vec![Update {
+        addr: victim,
+        incarnation: cur + 1,
+        kind: UpdateKind::Left,
+    }]);
+    net.inject(addr(1), 0, &forged);
+    assert_eq!(net.view(0, 3), Some(State::Left));
+    let t = net.run_until(30 * S, STEP, |n| {
+        [0, 1, 2, 4]
+            .iter()
+            .all(|&i| n.view(i, 3) == Some(State::Alive))
+    });
+    assert!(t.is_some(), "still Left somewhere after 30 s");
+}
+
+/// Issue 12, found 5: an Alive at 2^40 planted for an address before it
+/// joins left the joiner Failed everywhere, unable to refute (its own
+/// claims were 2^40 above its incarnation, "forged"). Now it climbs past
+/// the planted record a jump at a time and is Alive everywhere.
+#[test]
+fn a_planted_record_before_a_join_is_refuted() {
+    let mut net = Net::new(5, Config::lan(), 23);
+    for i in 0..4 {
+        net.join(i, 0);
+    }
+    net.run_for(5 * S);
+    // Node 4 is about to join; plant a record for it at every member.
+    let planted = gossip(vec![Update {
+        addr: addr(4),
+        incarnation: 1 << 40,
+        kind: UpdateKind::Alive { meta: Bytes::new() },
+    }]);
+    for i in 0..4 {
+        net.inject(addr(1), i, &planted);
+    }
+    assert_eq!(net.view(2, 4), Some(State::Alive), "planted");
+    net.join(4, 0);
+    let t = net.run_until(60 * S, STEP, |n| {
+        (0..4).all(|i| n.view(i, 4) == Some(State::Alive)) && n.converged()
+    });
+    assert!(t.is_some(), "the joiner never got through");
+    assert!(net.node(4).local().incarnation > 1 << 40);
+}

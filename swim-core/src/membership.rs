@@ -48,24 +48,50 @@ impl<A: Addr> Swim<A> {
     /// Applies one piece of news, from a datagram or from this node's own
     /// detection. Obeys precedence; re-disseminates what changed our view.
     pub(crate) fn apply_update(&mut self, u: &Update<A>) {
-        self.apply_update_at(u, None);
+        self.apply_update_at(u, None, None);
     }
 
     /// Applies a datagram's updates. The table lookups go first, in a tight
     /// loop of independent loads the CPU overlaps, then the updates are
     /// applied with their slots already in cache: at 10,000 members the
     /// lookups are cache misses, and this halves their cost.
+    ///
+    /// The incarnation-jump limit holds per datagram: every claim about a
+    /// member is measured against what we held *before* this datagram (or,
+    /// for a member it introduces, against the first claim about it), so
+    /// two claims in one datagram cannot climb `2 × MAX_INCARNATION_JUMP`.
     pub(crate) fn apply_updates(&mut self, updates: &[Update<A>]) {
         let mut found: smallvec::SmallVec<[Option<SlotId>; 64]> = smallvec::SmallVec::new();
         found.extend(updates.iter().map(|u| self.table.find(&u.addr)));
-        for (u, id) in updates.iter().zip(found) {
-            self.apply_update_at(u, id);
+        let mut bases: smallvec::SmallVec<[Option<u64>; 64]> = found
+            .iter()
+            .map(|id| {
+                id.and_then(|id| self.table.get(id))
+                    .map(|s| s.incarnation())
+            })
+            .collect();
+        for i in 0..updates.len() {
+            if bases.get(i).is_some_and(Option::is_none) {
+                let addr = updates.get(i).map(|u| u.addr);
+                let first = updates
+                    .iter()
+                    .take(i)
+                    .find(|u| Some(u.addr) == addr)
+                    .map(|u| u.incarnation);
+                if let Some(b) = bases.get_mut(i) {
+                    *b = first;
+                }
+            }
+        }
+        for ((u, id), base) in updates.iter().zip(found).zip(bases) {
+            self.apply_update_at(u, id, base);
         }
     }
 
     /// `hint`: the member's slot if it was looked up already (`None`: look
-    /// it up now).
-    fn apply_update_at(&mut self, u: &Update<A>, hint: Option<SlotId>) {
+    /// it up now). `base`: the incarnation the jump limit is measured from
+    /// (`None`: the one held now).
+    fn apply_update_at(&mut self, u: &Update<A>, hint: Option<SlotId>, base: Option<u64>) {
         if u.incarnation >= INCARNATION_CEILING {
             self.stats.updates_rejected += 1;
             return;
@@ -105,7 +131,8 @@ impl<A: Addr> Swim<A> {
         let Some(cur) = self.table.get(id).copied() else {
             return;
         };
-        if u.incarnation > cur.incarnation().saturating_add(MAX_INCARNATION_JUMP) {
+        let base = base.unwrap_or(cur.incarnation()).min(cur.incarnation());
+        if u.incarnation > base.saturating_add(MAX_INCARNATION_JUMP) {
             self.stats.updates_rejected += 1;
             return;
         }
@@ -237,10 +264,11 @@ impl<A: Addr> Swim<A> {
         if self.left {
             return;
         }
-        if u.incarnation > self.incarnation.saturating_add(MAX_INCARNATION_JUMP) {
-            self.stats.updates_rejected += 1;
-            return;
-        }
+        // A claim far above our incarnation is forged, but others may hold
+        // it (a planted record, or one jump per datagram chained over
+        // datagrams): ignoring it left us unable to refute until reaping.
+        // We refute it like any other (below the ceiling): those that hold
+        // it accept the refutation, one jump above it.
         if !matches!(u.kind, UpdateKind::Alive { .. }) {
             self.claims_about_us = true;
         }

@@ -131,6 +131,16 @@ impl Net {
         }
     }
 
+    /// Node `i` joins through `seed` (or starts the cluster if `i == seed`).
+    pub(crate) fn join(&mut self, i: usize, seed: usize) {
+        let now = self.start + self.now;
+        let seeds = if i == seed { vec![] } else { vec![addr(seed)] };
+        if let Some(n) = self.nodes[i].as_mut() {
+            let actions = n.join(now, &seeds);
+            self.perform(i, actions);
+        }
+    }
+
     pub(crate) fn join_all_through(&mut self, seed: usize) {
         let now = self.start + self.now;
         for i in 0..self.nodes.len() {
