@@ -6,9 +6,12 @@
 //! period's worth, so over any window of `t` periods a node sends at most
 //! `(t + 1)` periods' budget, whatever happens: a datagram that finds too
 //! few tokens is dropped and counted (`Stats::send_budget_drops`).
-//! Optional traffic (dedicated gossip rounds, syncs) only starts while at
-//! least half a period's budget is left, so failure detection (pings, acks,
-//! ping-reqs) keeps the other half.
+//! Three tiers share it: anything sent while handling a datagram from a
+//! source not yet validated (replies to strangers, which a spoofed flood can
+//! multiply) only while half a period's budget is left; dedicated gossip
+//! rounds and syncs while a quarter is left; failure detection (pings,
+//! acks, ping-reqs) and leave notices to the last token. A flood of spoofed
+//! requests therefore cannot starve probing or dissemination.
 
 use crate::Config;
 use std::time::Duration;
@@ -63,13 +66,12 @@ impl SendBudget {
         true
     }
 
-    /// Whether optional traffic may start: at least half a period's budget
-    /// is left.
-    pub(crate) fn has_room(&mut self, now: Time, config: &Config) -> bool {
+    /// Whether at least `share` of a period's budget is left.
+    pub(crate) fn has_room(&mut self, now: Time, config: &Config, share: f64) -> bool {
         self.refill(now, config);
         let d = f64::from(config.max_datagrams_per_period);
         let b = f64::from(config.max_bytes_per_period);
-        (d == 0.0 || self.datagrams >= d / 2.0) && (b == 0.0 || self.bytes >= b / 2.0)
+        (d == 0.0 || self.datagrams >= d * share) && (b == 0.0 || self.bytes >= b * share)
     }
 }
 
@@ -87,7 +89,7 @@ mod tests {
         let t0 = Duration::from_secs(5);
         let sent = (0..100).filter(|_| b.take(t0, 50, &c)).count();
         assert_eq!(sent, 10, "one period's burst");
-        assert!(!b.has_room(t0, &c));
+        assert!(!b.has_room(t0, &c, 0.25));
         let half = t0 + c.probe_interval / 2;
         assert_eq!((0..100).filter(|_| b.take(half, 50, &c)).count(), 5);
         // Bytes bind too.
@@ -102,7 +104,7 @@ mod tests {
         c.max_bytes_per_period = 0;
         let mut b = SendBudget::new(&c);
         assert!((0..10_000).all(|_| b.take(Duration::ZERO, 1400, &c)));
-        assert!(b.has_room(Duration::ZERO, &c));
+        assert!(b.has_room(Duration::ZERO, &c, 0.5));
     }
 
     #[test]

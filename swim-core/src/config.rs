@@ -136,8 +136,9 @@ pub struct Config {
     pub leave_fanout: usize,
     /// Send budget: most datagrams this node sends per probe interval (a
     /// token bucket holding one interval's worth; beyond it datagrams are
-    /// dropped and counted in `Stats::send_budget_drops`; dedicated gossip
-    /// and syncs start only while half of it is left). 0: unlimited. Range
+    /// dropped and counted in `Stats::send_budget_drops`; replies to
+    /// unvalidated sources only while half of it is left, dedicated gossip
+    /// and syncs while a quarter is). 0: unlimited. Range
     /// 0 or >= 8. The default is about twice the heaviest stress-matrix row
     /// (a 1,000-node join storm).
     pub max_datagrams_per_period: u32,

@@ -299,7 +299,7 @@ impl<A: Addr> Swim<A> {
             self.gossip_full = false;
             return;
         }
-        if !self.send_budget.has_room(self.now, &self.config) {
+        if !self.send_budget.has_room(self.now, &self.config, 0.25) {
             // Optional traffic waits for the budget; probes and acks keep
             // the rest of it. Try again one interval later.
             self.gossip_full = false;

@@ -356,7 +356,7 @@ impl<A: Addr> Swim<A> {
         let next = interval.mul_f64(scale);
         let j = self.jitter(next / 4);
         self.next_sync_at = Some(self.now + next + j);
-        if !self.send_budget.has_room(self.now, &self.config) {
+        if !self.send_budget.has_room(self.now, &self.config, 0.25) {
             return;
         }
         if let Some(&to) = self.random_members(1, None).first() {

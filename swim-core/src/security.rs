@@ -394,7 +394,9 @@ impl<A: Addr> Swim<A> {
     /// Wraps a plain packet in the envelope and emits it.
     pub(crate) fn emit_datagram(&mut self, to: A, plain: Bytes) {
         let len = plain.len() + self.envelope.overhead();
-        if !self.send_budget.take(self.now, len, &self.config) {
+        let stranger = self.guard.unvalidated.is_some()
+            && !self.send_budget.has_room(self.now, &self.config, 0.5);
+        if stranger || !self.send_budget.take(self.now, len, &self.config) {
             self.stats.send_budget_drops += 1;
             return;
         }
