@@ -336,6 +336,8 @@ pub fn apply_setting(config: &mut Config, key: &str, value: f64) -> Result<(), S
         "lifeguard_buddy" => config.lifeguard_buddy = value != 0.0,
         "lifeguard_suspicion" => config.lifeguard_suspicion = value != 0.0,
         "leave_fanout" => config.leave_fanout = value as usize,
+        "max_datagrams_per_period" => config.max_datagrams_per_period = value as u32,
+        "max_bytes_per_period" => config.max_bytes_per_period = value as u32,
         other => return Err(format!("unknown protocol setting {other:?}")),
     }
     config.validate().map_err(|e| e.to_string())
