@@ -128,6 +128,13 @@ mod tests {
         }
         assert!(worst <= 24, "{worst} datagrams in one period");
         assert!(net.node(0).stats().send_budget_drops > 0);
-        assert!(net.converged(), "the cluster still forms, slower");
+        // Slower (join replies to strangers get half the budget), but it
+        // forms: the joiners retry.
+        let formed = net.run_until(
+            Duration::from_secs(120),
+            Duration::from_secs(1),
+            Net::converged,
+        );
+        assert!(formed.is_some(), "the cluster never formed");
     }
 }
