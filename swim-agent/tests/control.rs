@@ -140,9 +140,11 @@ fn fails_with_one_line(out: &Output, what: &str, wanted: &[&str]) {
 fn request(path: &Path, line: &str) -> String {
     let mut conn = UnixStream::connect(path).unwrap();
     conn.set_read_timeout(Some(LIMIT)).unwrap();
-    writeln!(conn, "{line}").unwrap();
+    // A refused connection may be answered and closed before the request
+    // is written (a broken pipe under load): the answer is what counts.
+    let _ = writeln!(conn, "{line}");
     let mut answer = String::new();
-    BufReader::new(conn).read_line(&mut answer).unwrap();
+    let _ = BufReader::new(conn).read_line(&mut answer);
     answer
 }
 

@@ -26,7 +26,17 @@ fn lifeguard_cuts_false_failures_tenfold() {
         let with = slow_run(seed, Config::lan());
         let without = slow_run(seed, without_lifeguard(Config::lan()));
         with.check()?;
-        without.check()?;
+        // The control run's slow members flap until the end, so its views
+        // need not agree then (the convergence checker requires it); its
+        // other invariants still hold.
+        let broken: Vec<_> = without
+            .violation_list
+            .iter()
+            .filter(|v| !format!("{v:?}").contains("NotConverged"))
+            .collect();
+        if !broken.is_empty() {
+            return Err(format!("without Lifeguard: {broken:?}"));
+        }
         let (w, wo) = (
             with.false_positives.failed_events_about_live,
             without.false_positives.failed_events_about_live,
